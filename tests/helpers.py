@@ -1,0 +1,63 @@
+"""Helpers shared by every test session: bake the template, find free ports, wait for URLs."""
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+
+
+def bake(output_dir: Path, **answers) -> Path:
+    """Render the template without prompts into ``output_dir``; return the project folder."""
+    project = cookiecutter(
+        str(TEMPLATE_DIR),
+        no_input=True,
+        extra_context={key: str(value) for key, value in answers.items()},
+        output_dir=str(output_dir),
+    )
+    return Path(project)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+    """GET ``url``; return status, headers and body, also for 4xx/5xx answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def wait_for_status(url: str, status: int = 200, timeout: float = 30.0, process=None) -> bytes:
+    """Poll ``url`` until it answers ``status``; fail early if ``process`` has exited."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process exited with {process.returncode} while waiting for {url}")
+        try:
+            code, _, body = http_get(url, timeout=2.0)
+            if code == status:
+                return body
+            last = f"{code} {body[:200]!r}"
+        except OSError as error:
+            last = repr(error)
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer {status} within {timeout}s (last: {last})")
+
+
+def get_json(url: str, timeout: float = 5.0) -> tuple[int, object]:
+    """GET ``url`` and decode its JSON body."""
+    code, _, body = http_get(url, timeout=timeout)
+    return code, json.loads(body)
