@@ -15,7 +15,12 @@ nox.options.sessions = [
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
-TEMPLATE_TEST_DEPS = ["pytest>=8.3,<10", "cookiecutter>=2.6,<3", "pytest-cookies>=0.7,<1", "pyyaml>=6"]
+TEMPLATE_TEST_DEPS = [
+    "pytest>=8.3,<10",
+    "cookiecutter>=2.6,<3",
+    "pytest-cookies>=0.7,<1",
+    "pyyaml>=6",
+]
 
 
 @nox.session(python=PYTHON)

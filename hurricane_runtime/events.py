@@ -44,12 +44,17 @@ class Observers:
     """Listeners the server notifies. Register with ``observers.request_finished.append(fn)``."""
 
     request_finished: list[Callable[[RequestRecord], None]] = field(default_factory=list)
+    # Requests on the probe port (probes, metrics): kept apart so they never count as traffic.
+    probe_finished: list[Callable[[RequestRecord], None]] = field(default_factory=list)
     state_changed: list[Callable[[StateEvent], None]] = field(default_factory=list)
     # Called once on the IOLoop thread when the server is listening (for periodic tasks such
     # as event-loop lag measurement); receives the running tornado IOLoop.
     server_started: list[Callable[[object], None]] = field(default_factory=list)
     # Called once on shutdown, after the drain, so listeners can flush (webhook queue).
     server_stopping: list[Callable[[], None]] = field(default_factory=list)
+    # Extra routes on the probe port, e.g. the metrics endpoint: path -> callable returning
+    # (status, content_type, body). Called on the IOLoop, so it must be fast.
+    probe_routes: dict[str, Callable[[], tuple[int, str, bytes]]] = field(default_factory=dict)
 
     def notify(self, listeners: list[Callable], *args) -> None:
         """Call every listener; a failing listener is logged, never propagated."""

@@ -24,6 +24,12 @@ class RuntimeState:
         self.waiting = 0  # accepted requests waiting for a worker thread
         self.busy = 0  # worker threads running a Django request
         self.in_flight = 0  # accepted requests whose response is not finished yet
+        # Last result of each probe ("startup", "readiness", "liveness"), for metrics.
+        self.probe_healthy: dict[str, bool] = {
+            "startup": False,
+            "readiness": False,
+            "liveness": True,
+        }
 
     @property
     def backlog_saturated(self) -> bool:

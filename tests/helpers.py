@@ -45,7 +45,9 @@ def wait_for_status(url: str, status: int = 200, timeout: float = 30.0, process=
     last = "no answer"
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise AssertionError(f"process exited with {process.returncode} while waiting for {url}")
+            raise AssertionError(
+                f"process exited with {process.returncode} while waiting for {url}"
+            )
         try:
             code, _, body = http_get(url, timeout=2.0)
             if code == status:
