@@ -1,0 +1,159 @@
+"""Logging that works with no configuration: plain text by default, JSON lines on request.
+
+Everything the runtime logs goes through the ``hurricane_runtime`` logger; access lines go
+through its child ``hurricane_runtime.access``. ``install`` only adds a handler where the
+project configured none:
+
+- if the ``hurricane_runtime`` logger has no handler of its own, one stream handler (stdout)
+  is attached to it with our formatter, and propagation is turned off so that a project's root
+  handler does not print every line a second time;
+- in JSON mode, if the root logger has no handler either, the same handler is attached to root
+  so that errors logged by Django (``django.request``) and by the project are JSON lines too.
+
+A project that configures either logger in ``LOGGING`` keeps full control; it can use
+``hurricane_runtime.logs.JSONFormatter`` or ``TextFormatter`` in its own handlers.
+
+Request context (request id, traceparent) is read from ``hurricane_runtime.context`` at format
+time. The server binds those in a fresh context for each request, so a line logged outside a
+request carries none and a line of one request never carries another's id.
+"""
+
+import json
+import logging
+import sys
+import time
+
+from . import context
+from .events import RequestRecord
+
+logger = logging.getLogger("hurricane_runtime")
+access_logger = logging.getLogger("hurricane_runtime.access")
+
+# Attributes of a LogRecord that are not ``extra`` fields.
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Fields of an access line, in output order.
+ACCESS_FIELDS = (
+    "method",
+    "path",
+    "route",
+    "status",
+    "duration_ms",
+    "queue_wait_ms",
+    "remote_addr",
+    "bytes",
+)
+
+
+def _request_context(record: logging.LogRecord) -> tuple[str | None, str | None]:
+    """Request id and traceparent: explicit ``extra`` first, then the current context."""
+    request_id = getattr(record, "request_id", None) or context.request_id.get()
+    traceparent = getattr(record, "traceparent", None) or context.traceparent.get()
+    return request_id, traceparent
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: timestamp, level, logger, message, request context, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        request_id, traceparent = _request_context(record)
+        entry = {
+            "timestamp": _iso_timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": request_id,
+            "traceparent": traceparent,
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines for development; the request id is appended when there is one."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        request_id, _ = _request_context(record)
+        if request_id and record.name != access_logger.name:  # access lines already show it
+            line += f" [request_id={request_id}]"
+        return line
+
+
+def _iso_timestamp(created: float) -> str:
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def make_handler(log_format: str) -> logging.Handler:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter())
+    return handler
+
+
+def configure(log_format: str = "text") -> logging.Handler | None:
+    """Attach our handler where the project configured none; return it (None if not added)."""
+    if log_format not in ("text", "json"):
+        raise ValueError(f"log_format must be 'text' or 'json', not {log_format!r}")
+    if logger.handlers:
+        return None
+    handler = make_handler(log_format)
+    logger.addHandler(handler)
+    logger.propagate = False
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    root = logging.getLogger()
+    if log_format == "json" and not root.handlers:
+        root.addHandler(handler)
+    return handler
+
+
+class AccessLog:
+    """Listeners that write one access line per finished request."""
+
+    def __init__(self, log_probes: bool = False):
+        self.log_probes = log_probes
+
+    def request_finished(self, record: RequestRecord) -> None:
+        if not access_logger.isEnabledFor(logging.INFO):
+            return
+        duration_ms = round(record.duration * 1000, 3)
+        queue_wait_ms = round(record.queue_wait * 1000, 3)
+        fields = {
+            "method": record.method,
+            "path": record.path,
+            "route": record.route,
+            "status": record.status,
+            "duration_ms": duration_ms,
+            "queue_wait_ms": queue_wait_ms,
+            "remote_addr": record.remote_addr,
+            "bytes": record.response_bytes,
+            "request_id": record.request_id,
+        }
+        traceparent = getattr(record, "traceparent", None)
+        if traceparent:
+            fields["traceparent"] = traceparent
+        access_logger.info(
+            "%s %s %s %s %sB %.1fms request_id=%s",
+            record.remote_addr,
+            record.method,
+            record.path,
+            record.status,
+            record.response_bytes,
+            duration_ms,
+            record.request_id,
+            extra=fields,
+        )
+
+    def probe_finished(self, record: RequestRecord) -> None:
+        if self.log_probes:
+            self.request_finished(record)
