@@ -1,0 +1,504 @@
+"""Every option of ``serve`` in one table, and the one object that carries their values.
+
+An option can come from four places. The first one that has a value wins:
+
+1. the command line flag (``--probe-port 9001``),
+2. the Django setting ``HURRICANE_PROBE_PORT``,
+3. the environment variable ``HURRICANE_PROBE_PORT``,
+4. the default in ``OPTIONS`` below.
+
+Settings may hold native values (``HURRICANE_WORKERS = 4``) or strings; the command line and
+the environment always give strings. Parsing is strict on purpose: in a container a typo in an
+environment variable must stop the pod with a message naming the option, not silently turn
+``"flase"`` into ``True`` or ``"80OO"`` into the default port.
+"""
+
+import argparse
+import ipaddress
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+
+KIB = 1024
+MIB = 1024 * KIB
+_SIZE_SUFFIXES = {"k": KIB, "kb": KIB, "kib": KIB, "m": MIB, "mb": MIB, "mib": MIB}
+_SIZE_SUFFIXES |= {"g": 1024 * MIB, "gb": 1024 * MIB, "gib": 1024 * MIB}
+
+
+class ConfigError(ValueError):
+    """A value that cannot be used; the message names the option, its source and what fits."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the table: where an option comes from and what values it accepts."""
+
+    name: str
+    kind: str  # "str" | "int" | "float" | "bool" | "size" | "path" | "list" | "choice" | "url"
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    repeatable: bool = False  # the flag may be given several times (``--command``)
+    optional: bool = False  # ``None`` is a valid value (meaning "derive it" or "not set")
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def setting(self) -> str:
+        """Name of the Django setting and of the environment variable."""
+        return "HURRICANE_" + self.name.upper()
+
+    def describe(self) -> str:
+        """What this option accepts, for error messages."""
+        if self.kind == "bool":
+            return "one of true/false, 1/0, yes/no, on/off"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind in ("int", "float", "size"):
+            what = {"int": "an integer", "float": "a number", "size": "a size in bytes"}[self.kind]
+            if self.kind == "size":
+                what += " (suffixes K, M, G allowed)"
+            if self.minimum is not None and self.maximum is not None:
+                return f"{what} from {self.minimum:g} to {self.maximum:g}"
+            if self.minimum is not None:
+                return f"{what} of at least {self.minimum:g}"
+            return what
+        if self.kind == "path":
+            return "a URL path starting with '/'"
+        if self.kind == "url":
+            return "an http:// or https:// URL"
+        if self.kind == "list":
+            return "a list (a Python list in settings, shell-quoted words elsewhere)"
+        return "a string"
+
+
+OPTIONS: tuple[Option, ...] = (
+    # Where to listen.
+    Option("bind", "str", "0.0.0.0", "Address the app and probe ports listen on."),
+    Option("port", "int", 8000, "Port of the Django app.", minimum=1, maximum=65535),
+    Option(
+        "probe_port",
+        "int",
+        None,
+        "Port of the probes and metrics (default: port + 1).",
+        minimum=1,
+        maximum=65535,
+        optional=True,
+    ),
+    Option("no_probe", "bool", False, "Do not open the probe port at all."),
+    Option("startup_probe", "path", "/startup", "Path of the startup probe."),
+    Option("readiness_probe", "path", "/ready", "Path of the readiness probe."),
+    Option("liveness_probe", "path", "/alive", "Path of the liveness probe."),
+    # Capacity. Four threads: Django views spend most of their time waiting on the database or
+    # other services, so a few threads overlap that waiting, while more threads than that only
+    # fight over the GIL on a small (1 CPU) container. Scale with pods, not threads.
+    Option(
+        "workers",
+        "int",
+        4,
+        "Worker threads running Django views.",
+        minimum=1,
+        maximum=1024,
+    ),
+    # 32 waiting requests is several hundred milliseconds of queue for typical views: past
+    # that the pod is better taken out of the load balancer until it catches up.
+    Option(
+        "backlog",
+        "int",
+        32,
+        "Requests waiting for a worker at which readiness reports 503.",
+        minimum=1,
+        maximum=1_000_000,
+    ),
+    # Start-up.
+    Option(
+        "command",
+        "list",
+        (),
+        "Management command to run before serving (repeatable, run in order), "
+        "e.g. --command 'migrate --noinput'.",
+        repeatable=True,
+    ),
+    Option("check_migrations", "bool", False, "Wait until the database is fully migrated."),
+    Option(
+        "check_migrations_timeout",
+        "float",
+        300.0,
+        "Seconds to wait for migrations before start-up fails.",
+        minimum=0,
+    ),
+    # What else to serve.
+    Option("static", "bool", False, "Serve STATIC_URL from STATIC_ROOT."),
+    Option("media", "bool", False, "Serve MEDIA_URL from MEDIA_ROOT."),
+    # Development.
+    Option("autoreload", "bool", False, "Restart when Python files change (development)."),
+    Option("debug", "bool", False, "Debug mode: asyncio debug checks and DEBUG logging."),
+    # Limits against hostile or broken clients.
+    Option(
+        "max_body_size",
+        "size",
+        10 * MIB,
+        "Largest request body; bigger ones get 413.",
+        minimum=0,
+    ),
+    Option(
+        "max_header_size",
+        "size",
+        64 * KIB,
+        "Largest request line plus headers; bigger ones close the connection.",
+        minimum=1 * KIB,
+    ),
+    # Longer than the 60 s idle timeout of common load balancers, so that the balancer, not
+    # the server, closes idle keep-alive connections (else it may reuse a closing socket).
+    Option(
+        "idle_timeout",
+        "float",
+        75.0,
+        "Seconds a keep-alive connection may wait for its next request headers.",
+        minimum=0.1,
+    ),
+    Option(
+        "body_timeout",
+        "float",
+        60.0,
+        "Seconds a client has to send a whole request body.",
+        minimum=0.1,
+    ),
+    # Shutdown.
+    Option(
+        "shutdown_delay",
+        "float",
+        5.0,
+        "Seconds to keep serving after SIGTERM while readiness reports 503.",
+        minimum=0,
+    ),
+    Option(
+        "drain_timeout",
+        "float",
+        20.0,
+        "Seconds in-flight requests get to finish once the listener is closed.",
+        minimum=0,
+    ),
+    # Health checks.
+    Option(
+        "check_timeout",
+        "float",
+        2.0,
+        "Seconds a readiness or liveness check run (and the database query) may take.",
+        minimum=0.1,
+    ),
+    Option(
+        "check_interval",
+        "float",
+        1.0,
+        "Seconds between two runs of the readiness and liveness checks.",
+        minimum=0.05,
+    ),
+    Option("access_log_probes", "bool", False, "Also write access log lines for probe requests."),
+    # Observability (read by metrics.py, webhooks.py, logs.py).
+    Option("metrics_path", "path", "/metrics", "Path of the Prometheus metrics on the probe port."),
+    Option("no_metrics", "bool", False, "Do not expose metrics."),
+    Option(
+        "webhook_url",
+        "url",
+        None,
+        "URL that receives a POST for every probe state change.",
+        optional=True,
+    ),
+    Option(
+        "webhook_secret",
+        "str",
+        None,
+        "Secret used to sign webhook bodies.",
+        optional=True,
+    ),
+    Option(
+        "log_format",
+        "choice",
+        "text",
+        "Format of log lines.",
+        choices=("text", "json"),
+    ),
+)
+
+OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+
+
+def _error(option: Option, source: str, value: Any, why: str = "") -> ConfigError:
+    where = {
+        "flag": f"flag {option.flag}",
+        "setting": f"setting {option.setting}",
+        "env": f"environment variable {option.setting}",
+        "default": "default",
+    }[source]
+    extra = f" ({why})" if why else ""
+    return ConfigError(
+        f"invalid value {value!r} for option {option.name!r} from {where}{extra}: "
+        f"expected {option.describe()}"
+    )
+
+
+def _parse_number(option: Option, source: str, value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise _error(option, source, value)
+    if option.kind == "int":
+        if isinstance(value, int):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                raise _error(option, source, value) from None
+    elif option.kind == "float":
+        try:
+            number = float(str(value).strip()) if not isinstance(value, int | float) else value
+        except ValueError:
+            raise _error(option, source, value) from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise _error(option, source, value)
+    else:  # size
+        if isinstance(value, int):
+            number = value
+        else:
+            text = str(value).strip().lower()
+            digits = text.rstrip("kmgib")
+            suffix = text[len(digits) :]
+            if suffix and suffix not in _SIZE_SUFFIXES:
+                raise _error(option, source, value)
+            try:
+                number = int(digits.strip()) * _SIZE_SUFFIXES.get(suffix, 1)
+            except ValueError:
+                raise _error(option, source, value) from None
+    if option.minimum is not None and number < option.minimum:
+        raise _error(option, source, value, "too small")
+    if option.maximum is not None and number > option.maximum:
+        raise _error(option, source, value, "too large")
+    return number
+
+
+def parse_value(option: Option, source: str, value: Any) -> Any:
+    """Turn one raw value into the option's type, or raise ``ConfigError``."""
+    if value is None:
+        if option.optional:
+            return None
+        raise _error(option, source, value)
+    kind = option.kind
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        word = str(value).strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise _error(option, source, value)
+    if kind in ("int", "float", "size"):
+        return _parse_number(option, source, value)
+    if kind == "list":
+        if isinstance(value, str):
+            try:
+                return tuple(shlex.split(value))
+            except ValueError as error:
+                raise _error(option, source, value, str(error)) from None
+        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        raise _error(option, source, value)
+    if not isinstance(value, str):
+        raise _error(option, source, value)
+    if option.optional and value.strip() == "" and source != "flag":
+        return None  # an empty environment variable means "not set"
+    if kind == "path":
+        if not value.startswith("/") or any(c in value for c in " ?#\r\n\t"):
+            raise _error(option, source, value)
+        return value
+    if kind == "choice":
+        if value.strip().lower() not in option.choices:
+            raise _error(option, source, value)
+        return value.strip().lower()
+    if kind == "url":
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _error(option, source, value)
+        return value
+    if option.name == "bind":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not value or any(c.isspace() for c in value):
+                raise _error(option, source, value, "not an address or host name") from None
+    return value
+
+
+class ServeConfig:
+    """The values of every option, validated; the server, probes and lifecycle read only this.
+
+    Attribute names are the option names (``config.port``, ``config.webhook_url``, ...).
+    ``sources`` says where each value came from ("flag", "setting", "env" or "default"),
+    for the start-up summary and for error messages.
+    """
+
+    def __init__(self, values: Mapping[str, Any], sources: Mapping[str, str]):
+        self.sources = dict(sources)
+        for name, value in values.items():
+            setattr(self, name, value)
+        if self.probe_port is None:
+            if self.port == 65535:
+                raise ConfigError("option 'probe_port' must be set when port is 65535")
+            self.probe_port = self.port + 1
+        self._validate_together()
+
+    # Declared for readers and type checkers; filled from OPTIONS by __init__.
+    bind: str
+    port: int
+    probe_port: int
+    no_probe: bool
+    startup_probe: str
+    readiness_probe: str
+    liveness_probe: str
+    workers: int
+    backlog: int
+    command: tuple[str, ...]
+    check_migrations: bool
+    check_migrations_timeout: float
+    static: bool
+    media: bool
+    autoreload: bool
+    debug: bool
+    max_body_size: int
+    max_header_size: int
+    idle_timeout: float
+    body_timeout: float
+    shutdown_delay: float
+    drain_timeout: float
+    check_timeout: float
+    check_interval: float
+    access_log_probes: bool
+    metrics_path: str
+    no_metrics: bool
+    webhook_url: str | None
+    webhook_secret: str | None
+    log_format: str
+
+    def _validate_together(self) -> None:
+        if not self.no_probe and self.probe_port == self.port:
+            raise ConfigError(f"options 'port' and 'probe_port' must differ (both are {self.port})")
+        paths = [self.startup_probe, self.readiness_probe, self.liveness_probe]
+        if not self.no_metrics:
+            paths.append(self.metrics_path)
+        if len(set(paths)) != len(paths):
+            raise ConfigError(
+                "options 'startup_probe', 'readiness_probe', 'liveness_probe' and "
+                f"'metrics_path' must be different paths, got {paths}"
+            )
+
+    @property
+    def commands(self) -> list[list[str]]:
+        """Start-up commands as argument lists, ready for ``call_command(*argv)``."""
+        result = []
+        for text in self.command:
+            try:
+                argv = shlex.split(text)
+            except ValueError as error:
+                raise ConfigError(f"option 'command': cannot split {text!r}: {error}") from None
+            if argv:
+                result.append(argv)
+        return result
+
+    @classmethod
+    def load(
+        cls,
+        flags: Mapping[str, Any] | None = None,
+        settings: Any = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> "ServeConfig":
+        """Resolve every option: flag > Django setting > environment variable > default.
+
+        ``flags`` maps option names to raw flag values (``None`` or missing: not given);
+        ``settings`` is an object with attributes (``django.conf.settings``) or None;
+        ``environ`` defaults to ``os.environ``.
+        """
+        flags = flags or {}
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for option in OPTIONS:
+            raw = flags.get(option.name)
+            if raw is not None and not (option.repeatable and not raw):
+                source = "flag"
+                if option.repeatable:
+                    raw = tuple(raw)
+            elif settings is not None and hasattr(settings, option.setting):
+                source, raw = "setting", getattr(settings, option.setting)
+            elif option.setting in environ:
+                source, raw = "env", environ[option.setting]
+            else:
+                source, raw = "default", option.default
+            if source == "default":
+                values[option.name] = raw
+            elif option.repeatable and source == "flag":
+                values[option.name] = raw  # each flag value is one command
+            else:
+                values[option.name] = parse_value(option, source, raw)
+            sources[option.name] = source
+        return cls(values, sources)
+
+    def summary(self) -> dict[str, Any]:
+        """Every option and its value, secrets hidden, for the start-up log line."""
+        shown = {}
+        for option in OPTIONS:
+            value = getattr(self, option.name)
+            if option.name == "webhook_secret" and value:
+                value = "***"
+            shown[option.name] = value
+        return shown
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per option to a management command's parser.
+
+    Every flag defaults to ``None`` so that ``ServeConfig.load`` can tell "not given" from
+    "given". Boolean flags work bare (``--static``) or with a value (``--static false``).
+    """
+    for option in OPTIONS:
+        help_text = f"{option.help} [{option.setting}; default: {_show_default(option)}]"
+        if option.repeatable:
+            parser.add_argument(
+                option.flag, dest=option.name, action="append", default=None, help=help_text
+            )
+        elif option.kind == "bool":
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                nargs="?",
+                const="true",
+                default=None,
+                metavar="BOOL",
+                help=help_text,
+            )
+        else:
+            parser.add_argument(option.flag, dest=option.name, default=None, help=help_text)
+
+
+def _show_default(option: Option) -> str:
+    if option.name == "probe_port":
+        return "port + 1"
+    if option.default in (None, ()):
+        return "unset"
+    return str(option.default)
+
+
+def flags_from_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Pick our options out of a management command's parsed ``options``."""
+    return {name: options.get(name) for name in OPTIONS_BY_NAME}
