@@ -1,0 +1,1 @@
+"""The benchmark harness: servers, load, probe sampling, SIGTERM test and reporting."""
