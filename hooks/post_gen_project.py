@@ -1,0 +1,136 @@
+"""Finish a rendered project: runtime, guideline pages, local secret, option files, next steps.
+
+Runs inside the new project folder. The template repository (where `hurricane_runtime/` and
+`docs/` live) is found through the cookiecutter context, for a local path as for a git checkout.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+PROJECT = Path.cwd()
+
+
+def _postgresql(answers):
+    return answers["database"] == "postgresql"
+
+
+def _sqlite(answers):
+    return answers["database"] == "sqlite"
+
+
+def _always(answers):
+    return True
+
+
+# Guideline pages from the template's docs/ that a project gets, and when. Pages about the
+# template itself (template.md, benchmarks.md) stay in the template repository.
+DOCS = {
+    "index.md": _always,
+    "settings.md": _always,
+    "testing.md": _always,
+    "runtime.md": _always,
+    "observability.md": _always,
+    "container.md": _always,
+    "kubernetes.md": _always,
+    "postgresql.md": _postgresql,
+    "sqlite.md": _sqlite,
+}
+
+# Rendered files that belong to some answers only: path in the project -> keep it when true.
+# Later options (Celery, an AMQP consumer, websockets) add their files here.
+ONLY_WHEN = {}
+
+
+def template_dir() -> Path:
+    """The template repository: `_repo_dir` is absolute for a git checkout, maybe relative for
+    a local path (relative to where cookiecutter started, which is not our working folder)."""
+    repo_dir = Path(ANSWERS["_repo_dir"])
+    candidates = [repo_dir]
+    if not repo_dir.is_absolute():
+        # cookiecutter runs hooks from inside the repository folder, so its working folder
+        # is the template; PWD is where the person started cookiecutter.
+        candidates = [
+            Path(f"/proc/{os.getppid()}/cwd"),
+            Path(os.environ.get("PWD", ".")) / repo_dir,
+        ]
+    for candidate in candidates:
+        if (candidate / "cookiecutter.json").is_file() and (
+            candidate / "hurricane_runtime"
+        ).is_dir():
+            return candidate.resolve()
+    sys.exit(f"hurricane-template: no template repository at {ANSWERS['_repo_dir']!r}.")
+
+
+def copy_runtime(template: Path) -> None:
+    shutil.copytree(
+        template / "hurricane_runtime",
+        PROJECT / "hurricane_runtime",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+
+
+def copy_docs(template: Path) -> None:
+    target = PROJECT / "docs"
+    target.mkdir(exist_ok=True)
+    for page, fits in DOCS.items():
+        source = template / "docs" / page
+        if fits(ANSWERS) and source.is_file():
+            shutil.copyfile(source, target / page)
+
+
+def remove_unchosen() -> None:
+    for relative, keep in ONLY_WHEN.items():
+        path = PROJECT / relative
+        if keep(ANSWERS) or not path.exists():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def write_local_secret() -> None:
+    """A random key for local runs only: `.env` is git-ignored and never used in production."""
+    env_file = PROJECT / ".env"
+    env_file.write_text(
+        "# Local development only (git-ignored). Production reads its secrets from Kubernetes.\n"
+        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n",
+        encoding="utf-8",
+    )
+    env_file.chmod(0o600)
+
+
+def print_next_steps() -> None:
+    slug = ANSWERS["project_slug"]
+    print(
+        f"""
+{ANSWERS["project_name"]} is ready in ./{slug}
+
+    cd {slug}
+    make install    # .venv with the locked dependencies
+    make run        # migrate SQLite and serve on http://127.0.0.1:{ANSWERS["app_port"]}/api/items/
+    make test       # pytest
+    make help       # every target, including build and deploy
+
+Probes and metrics: http://127.0.0.1:{ANSWERS["probe_port"]}/ready, /alive, /startup, /metrics
+Read README.md next, then docs/index.md.
+"""
+    )
+
+
+def main() -> None:
+    template = template_dir()
+    copy_runtime(template)
+    copy_docs(template)
+    remove_unchosen()
+    write_local_secret()
+    print_next_steps()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Refuse answers that would render a broken service, before anything is written.
+
+Every rule says what is wrong and what would be accepted. All problems are reported at once so
+a person fixes their answers in one go. Cookiecutter removes the project folder it created when
+this script exits non-zero, so a refused render leaves nothing behind.
+"""
+
+import ipaddress
+import json
+import keyword
+import re
+import sys
+
+# The answers as JSON: a user's text can never break out of this string (tojson escapes quotes).
+ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
+
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+DATABASES = ("postgresql", "sqlite")
+
+# Top-level modules a project imports or ships next to its package: a slug with one of these
+# names would shadow it. Dependencies first, then the names of folders and files we render.
+TAKEN_MODULE_NAMES = {
+    "django",
+    "tornado",
+    "prometheus_client",
+    "hurricane_runtime",
+    "psycopg",
+    "psycopg_binary",
+    "dj_database_url",
+    "asgiref",
+    "sqlparse",
+    "tzdata",
+    "typing_extensions",
+    "pytest",
+    "pytest_django",
+    "_pytest",
+    "ruff",
+    "pip",
+    "setuptools",
+    "pkg_resources",
+    "conftest",
+    "manage",
+    "tests",
+    "docs",
+    "k8s",
+    "staticfiles",
+}
+
+# Ports something else already uses where the project runs, per answer: app and probe port must
+# stay clear of them. Extend this table when an option brings a new service (Redis 6379 for
+# Celery, AMQP 5672 for a consumer).
+PORTS_IN_USE = {
+    ("database", "postgresql"): {5432: "PostgreSQL"},
+}
+
+SLUG = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# Docker distribution reference grammar, without tag and digest.
+_HOST_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+# A registry host has a dot or a port (or is localhost); else the part is a path component.
+_REGISTRY = (
+    rf"(?:localhost(?::[0-9]+)?|{_HOST_LABEL}(?:\.{_HOST_LABEL})+(?::[0-9]+)?|{_HOST_LABEL}:[0-9]+)"
+)
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE = re.compile(rf"^(?:{_REGISTRY}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
+
+
+def check_text(answers):
+    for name in ("project_name", "description", "author_name"):
+        value = answers[name]
+        if not value.strip():
+            yield f"{name} is empty: give a short text."
+        elif "\n" in value or "\r" in value:
+            yield f"{name} spans several lines: give a single line."
+
+
+def check_slug(answers):
+    slug = answers["project_slug"]
+    hint = (
+        "Accepted: lowercase letters and digits, words joined by single underscores, "
+        "e.g. 'orders_api'."
+    )
+    if not SLUG.match(slug):
+        yield (
+            f"project_slug {slug!r} is not a lowercase Python identifier usable as a Kubernetes "
+            f"name (it becomes {slug.replace('_', '-')!r} there). {hint}"
+        )
+        return
+    if len(slug) > 40:
+        yield (
+            f"project_slug {slug!r} is {len(slug)} characters long; at most 40 leave room for the "
+            "Kubernetes resource name suffixes (63 characters in total)."
+        )
+    if keyword.iskeyword(slug) or keyword.issoftkeyword(slug):
+        yield f"project_slug {slug!r} is a Python keyword. {hint}"
+    elif slug in sys.stdlib_module_names:
+        yield (
+            f"project_slug {slug!r} shadows the standard-library module {slug!r}; "
+            "pick a name that says what the service does, e.g. 'orders_api'."
+        )
+    elif slug in TAKEN_MODULE_NAMES:
+        yield (
+            f"project_slug {slug!r} shadows the module or folder {slug!r} the project needs; "
+            "pick a name that says what the service does, e.g. 'orders_api'."
+        )
+
+
+def check_choices(answers):
+    if answers["python_version"] not in PYTHON_VERSIONS:
+        yield (
+            f"python_version {answers['python_version']!r} is not supported. "
+            f"Accepted: {', '.join(PYTHON_VERSIONS)}."
+        )
+    if answers["database"] not in DATABASES:
+        yield f"database {answers['database']!r} is unknown. Accepted: {', '.join(DATABASES)}."
+
+
+def check_email(answers):
+    if not EMAIL.match(answers["author_email"]):
+        yield (
+            f"author_email {answers['author_email']!r} is not an e-mail address like "
+            "name@example.com."
+        )
+
+
+def _port(answers, name):
+    value = answers[name]
+    if not value.isdigit() or not 1024 <= int(value) <= 65535:
+        return None
+    return int(value)
+
+
+def check_ports(answers):
+    ports = {}
+    for name in ("app_port", "probe_port"):
+        port = _port(answers, name)
+        if port is None:
+            yield (
+                f"{name} {answers[name]!r} is not a port from 1024 to 65535 (lower ports need "
+                "root, and the container runs as a non-root user)."
+            )
+        else:
+            ports[name] = port
+    if len(ports) == 2 and ports["app_port"] == ports["probe_port"]:
+        yield (
+            f"app_port and probe_port are both {ports['app_port']}: the probes and metrics need "
+            "a port of their own, e.g. 8000 and 8001."
+        )
+    for (option, choice), in_use in PORTS_IN_USE.items():
+        if answers.get(option) != choice:
+            continue
+        for name, port in ports.items():
+            if port in in_use:
+                yield (
+                    f"{name} {port} is the port of {in_use[port]}, which {option}={choice} "
+                    "uses next to the service; pick another one, e.g. 8000 or 8001."
+                )
+
+
+def check_replicas(answers):
+    replicas = answers["replicas"]
+    if not replicas.isdigit() or not 1 <= int(replicas) <= 100:
+        yield f"replicas {replicas!r} is not a whole number from 1 to 100."
+    elif answers["database"] == "sqlite" and int(replicas) > 1:
+        yield (
+            f"replicas {replicas} with database sqlite: an SQLite file lives on one volume and "
+            "accepts one writer, so only 1 replica works. Choose database postgresql for more."
+        )
+
+
+def check_namespace(answers):
+    namespace = answers["k8s_namespace"]
+    if len(namespace) > 63 or not DNS_LABEL.match(namespace):
+        yield (
+            f"k8s_namespace {namespace!r} is not a valid Kubernetes namespace (DNS-1123 label): "
+            "lowercase letters, digits and '-', starting and ending with a letter or digit, at "
+            "most 63 characters, e.g. 'orders-api'."
+        )
+    elif namespace.startswith("kube-") or namespace == "default":
+        yield (
+            f"k8s_namespace {namespace!r} is reserved for the cluster; give the service a "
+            "namespace of its own, e.g. 'orders-api'."
+        )
+
+
+def check_host(answers):
+    host = answers["public_host"]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        yield f"public_host {host!r} is an IP address; an Ingress host must be a DNS name."
+        return
+    labels = host.split(".")
+    if (
+        len(host) > 253
+        or len(labels) < 2
+        or not all(len(label) <= 63 and DNS_LABEL.match(label) for label in labels)
+    ):
+        yield (
+            f"public_host {host!r} is not a fully qualified DNS name an Ingress accepts "
+            "(DNS-1123 subdomain): lowercase labels of letters, digits and '-' joined by dots, "
+            "e.g. 'orders.example.com'."
+        )
+
+
+def check_image(answers):
+    image = answers["image_name"]
+    last = image.rsplit("/", 1)[-1]
+    if "@" in image or ":" in last:
+        yield (
+            f"image_name {image!r} contains a tag or digest; give the name only, e.g. "
+            "'registry.example.com/orders-api' (the tag is chosen at build time)."
+        )
+    elif len(image) > 255 or not IMAGE.match(image):
+        yield (
+            f"image_name {image!r} is not an image reference a registry accepts: an optional "
+            "registry host (with port), then lowercase path components of letters, digits, "
+            "'.', '_' and '-', e.g. 'registry.example.com/team/orders-api'."
+        )
+
+
+CHECKS = (
+    check_text,
+    check_slug,
+    check_choices,
+    check_email,
+    check_ports,
+    check_replicas,
+    check_namespace,
+    check_host,
+    check_image,
+)
+
+
+def main() -> int:
+    problems = [problem for check in CHECKS for problem in check(ANSWERS)]
+    if not problems:
+        return 0
+    print("hurricane-template: these answers cannot render a working service:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    print("Nothing was written. Run cookiecutter again with other answers.", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
