@@ -1,0 +1,19 @@
+"""Fixtures shared by the observability tests."""
+
+import logging
+
+import pytest
+
+
+@pytest.fixture
+def isolated_logging():
+    """Undo what ``logs.configure`` does to the hurricane_runtime and root loggers."""
+    loggers = [logging.getLogger("hurricane_runtime"), logging.getLogger()]
+    saved = [(lg, list(lg.handlers), lg.propagate, lg.level) for lg in loggers]
+    for lg in loggers[:1]:
+        lg.handlers.clear()
+    yield
+    for lg, handlers, propagate, level in saved:
+        lg.handlers[:] = handlers
+        lg.propagate = propagate
+        lg.setLevel(level)
