@@ -229,6 +229,12 @@ OPTIONS: tuple[Option, ...] = (
         "Format of log lines.",
         choices=("text", "json"),
     ),
+    Option(
+        "project_version",
+        "str",
+        "",
+        "Version of the project, shown in build info metrics and webhook events.",
+    ),
 )
 
 OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
@@ -390,6 +396,7 @@ class ServeConfig:
     webhook_url: str | None
     webhook_secret: str | None
     log_format: str
+    project_version: str
 
     def _validate_together(self) -> None:
         if not self.no_probe and self.probe_port == self.port:
