@@ -1,6 +1,5 @@
 """Wire metrics, webhooks and logs to the server's observers."""
 
-import os
 from dataclasses import dataclass
 
 from . import logs
@@ -19,13 +18,6 @@ class Installed:
     webhooks: WebhookSender | None = None
 
 
-def project_version(config) -> str:
-    """The project's own version: the ``project_version`` option, else HURRICANE_PROJECT_VERSION."""
-    return getattr(config, "project_version", None) or os.environ.get(
-        "HURRICANE_PROJECT_VERSION", ""
-    )
-
-
 def install(config, state: RuntimeState, observers: Observers) -> Installed:
     """Register every enabled observability listener; ``serve`` calls this once."""
     logs.configure(config.log_format)
@@ -33,7 +25,7 @@ def install(config, state: RuntimeState, observers: Observers) -> Installed:
     observers.request_finished.append(access_log.request_finished)
     observers.probe_finished.append(access_log.probe_finished)
     installed = Installed(access_log=access_log)
-    version = project_version(config)
+    version = config.project_version
 
     if not config.no_metrics:
         metrics = Metrics(state, project_version=version)

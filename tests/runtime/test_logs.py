@@ -59,6 +59,7 @@ def config(**overrides):
         "metrics_path": "/metrics",
         "webhook_url": "",
         "webhook_secret": "",
+        "project_version": "",
     }
     return SimpleNamespace(**{**options, **overrides})
 

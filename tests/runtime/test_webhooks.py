@@ -177,6 +177,7 @@ def test_install_sends_state_changes_and_counts_them_in_metrics():
             metrics_path="/metrics",
             webhook_url=receiver.url,
             webhook_secret=SECRET,
+            project_version="3.1.0",
         )
         observers = Observers()
         installed = install(config, RuntimeState(workers=4, backlog_limit=8), observers)
@@ -204,6 +205,7 @@ def test_no_webhook_url_means_no_sender():
         metrics_path="/metrics",
         webhook_url="",
         webhook_secret="",
+        project_version="",
     )
     observers = Observers()
     installed = install(config, RuntimeState(workers=1, backlog_limit=1), observers)
