@@ -19,10 +19,11 @@ class RuntimeState:
         # app listener are all finished; ``startup_error`` says why it never will be.
         self.started = False
         self.startup_error: str | None = None
+        self.startup_step = "starting"  # what start-up is doing now, for the startup probe
         self.draining = False
-        # Request accounting.
-        self.waiting = 0  # accepted requests waiting for a worker thread
-        self.busy = 0  # worker threads running a Django request
+        # Request accounting. ``waiting`` and ``busy`` are read from the worker pool once the
+        # server attaches it (``pool``): workers count their own work without a thread hop.
+        self.pool = None
         self.in_flight = 0  # accepted requests whose response is not finished yet
         # Last result of each probe ("startup", "readiness", "liveness"), for metrics.
         self.probe_healthy: dict[str, bool] = {
@@ -30,6 +31,16 @@ class RuntimeState:
             "readiness": False,
             "liveness": True,
         }
+
+    @property
+    def waiting(self) -> int:
+        """Accepted requests waiting for a worker thread."""
+        return self.pool.waiting if self.pool is not None else 0
+
+    @property
+    def busy(self) -> int:
+        """Worker threads running a Django request right now."""
+        return self.pool.busy if self.pool is not None else 0
 
     @property
     def backlog_saturated(self) -> bool:

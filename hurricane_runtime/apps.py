@@ -1,0 +1,15 @@
+"""The Django app: add ``"hurricane_runtime"`` to ``INSTALLED_APPS`` to get ``manage.py serve``."""
+
+from django.apps import AppConfig
+
+
+class HurricaneRuntimeConfig(AppConfig):
+    name = "hurricane_runtime"
+    verbose_name = "Hurricane runtime"
+
+    def ready(self) -> None:
+        # The database readiness check is ours; registering it here (guarded, see checks.py)
+        # keeps `manage.py check` and `migrate` working while the database is down.
+        from .checks import database_answers, readiness_check
+
+        readiness_check(database_answers)

@@ -1,0 +1,302 @@
+"""The life of a serve process: start-up, serving, and the graceful way out.
+
+Order of start-up, and why:
+
+1. the probe port listens first, so Kubernetes sees an honest "starting" (503) instead of
+   a refused connection while start-up commands or migrations take their time;
+2. start-up commands run in order, then the migration check waits until the database is
+   migrated; both on a helper thread, so the loop keeps answering probes;
+3. Django's handler and the worker threads are built, the app port listens, and only then
+   does the startup probe say 200.
+
+On the first SIGTERM readiness turns 503 at once, but the app keeps serving for
+``shutdown_delay``: endpoints controllers and load balancers need that long to stop sending
+traffic. Then the listener closes, idle keep-alive connections are closed, in-flight requests
+get ``drain_timeout`` to finish (their responses carry ``Connection: close``), database
+connections are closed and the process exits 0. A second SIGTERM or SIGINT exits at once.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+import django
+import tornado
+from django.core.management import call_command
+from django.db import DEFAULT_DB_ALIAS, connections
+from tornado.ioloop import IOLoop
+
+from . import __version__, checks, observability
+from .events import Observers, StateEvent
+from .probes import STARTUP, Probes, ProbeServer
+from .server import AppServer
+from .state import RuntimeState
+
+logger = logging.getLogger("hurricane_runtime")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+class StartupError(Exception):
+    """Start-up cannot complete: the message says why."""
+
+
+def unapplied_migrations(alias: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Migrations known to the code but not applied to the database ``alias``."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[alias])
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+
+
+async def in_thread(fn, *args):
+    """Run blocking start-up work on a daemon thread so the loop keeps answering probes.
+
+    Not the loop's default executor: its threads are joined at exit, and a start-up
+    command stuck on a dead database must not keep a stopping process alive.
+    """
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def work():
+        try:
+            result = fn(*args)
+        except BaseException as error:  # handed to the awaiting coroutine
+            loop.call_soon_threadsafe(_set_exception, future, error)
+        else:
+            loop.call_soon_threadsafe(_set_result, future, result)
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=work, name="hurricane-startup", daemon=True).start()
+    return await future
+
+
+def _set_result(future, result):
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future, error):
+    if not future.done():
+        future.set_exception(error)
+
+
+class Runtime:
+    """One serve process: owns the state, the observers, both servers and the signals."""
+
+    def __init__(self, config):
+        self.config = config
+        self.state = RuntimeState(config.workers, config.backlog)
+        self.observers = Observers()
+        self.probes = Probes(config, self.state, self.observers)
+        self.probe_server = ProbeServer(config, self.probes, self.observers)
+        self.app = AppServer(config, self.state, self.observers)
+        self._stop: asyncio.Event | None = None
+        self._stop_signal: int | None = None
+        checks.database_timeout = config.check_timeout
+
+    def run(self) -> int:
+        """Serve until stopped; return the process exit code."""
+        observability.install(self.config, self.state, self.observers)
+        _ensure_log_handler(self.config.debug)
+        return asyncio.run(self._main(), debug=self.config.debug)
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    async def _main(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._install_signal_handlers(loop)
+        if not self.config.no_probe:
+            try:
+                self.probe_server.listen()
+            except OSError as error:
+                logger.error("cannot listen on probe port %s: %s", self.config.probe_port, error)
+                return EXIT_FAILED
+        self.probes.start(loop)
+        heartbeat = loop.create_task(self._heartbeat())
+        startup = loop.create_task(self._start())
+        stop_wait = loop.create_task(self._stop.wait())
+        await asyncio.wait({startup, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if not startup.done():
+            logger.info("stopped during start-up")
+            startup.cancel()
+            code = EXIT_OK
+        elif startup.exception() is not None:
+            error = startup.exception()
+            self.state.startup_error = str(error)
+            self.probes.evaluate(STARTUP)
+            self.probes.evaluate("readiness")
+            self.observers.notify(
+                self.observers.state_changed,
+                StateEvent(STARTUP, False, f"start-up failed: {error}", time.time()),
+            )
+            logger.error("start-up failed: %s", error)
+            code = EXIT_FAILED
+        else:
+            await stop_wait
+            code = await self._shutdown()
+        stop_wait.cancel()
+        heartbeat.cancel()
+        self.probes.stop()
+        self.probe_server.stop()
+        self.app.close()
+        return code
+
+    async def _start(self) -> None:
+        config = self.config
+        state = self.state
+        for argv in config.commands:
+            state.startup_step = f"running start-up command: {' '.join(argv)}"
+            logger.info("running start-up command: %s", " ".join(argv))
+            try:
+                await in_thread(call_command, *argv)
+            except (Exception, SystemExit) as error:
+                raise StartupError(f"command {' '.join(argv)!r} failed: {error!r}") from error
+        if config.check_migrations:
+            await self._wait_for_migrations()
+        state.startup_step = "starting the app server"
+        await in_thread(self.app.prepare, asyncio.get_running_loop())
+        try:
+            self.app.listen()
+        except OSError as error:
+            raise StartupError(f"cannot listen on port {config.port}: {error}") from error
+        state.started = True
+        state.startup_step = "started"
+        self.probes.evaluate_all()
+        self._log_summary()
+        self.observers.notify(self.observers.server_started, IOLoop.current())
+
+    async def _wait_for_migrations(self) -> None:
+        config = self.config
+        deadline = time.monotonic() + config.check_migrations_timeout
+        self.state.startup_step = "waiting for database migrations"
+        logger.info("waiting until the database is migrated")
+        while True:
+            try:
+                missing = await in_thread(unapplied_migrations)
+            except Exception as error:
+                missing = None
+                self.state.startup_step = f"waiting for the database: {error}".strip()
+            else:
+                if not missing:
+                    logger.info("database is migrated")
+                    return
+                self.state.startup_step = (
+                    f"waiting for {len(missing)} unapplied migrations ({', '.join(missing[:3])}"
+                    + (", ..." if len(missing) > 3 else "")
+                    + ")"
+                )
+            if time.monotonic() >= deadline:
+                raise StartupError(
+                    f"database not migrated after {config.check_migrations_timeout:g}s: "
+                    f"{self.state.startup_step}"
+                )
+            await asyncio.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+
+    def _log_summary(self) -> None:
+        config = self.config
+        probes = (
+            "no probe port"
+            if config.no_probe
+            else f"probes on {config.bind}:{config.probe_port} ("
+            f"{config.startup_probe}, {config.readiness_probe}, {config.liveness_probe})"
+        )
+        logger.info(
+            "serving on http://%s:%s with %d worker threads, backlog %d; %s; "
+            "hurricane_runtime %s, Django %s, Tornado %s, Python %s",
+            config.bind,
+            config.port,
+            config.workers,
+            config.backlog,
+            probes,
+            __version__,
+            django.get_version(),
+            tornado.version,
+            sys.version.split()[0],
+        )
+
+    async def _heartbeat(self) -> None:
+        """Refresh checks and probe states even when nobody asks (for events and metrics)."""
+        interval = min(self.config.check_interval, 0.5)
+        while True:
+            self.probes.refresh()
+            self.probes.evaluate_all()
+            await asyncio.sleep(interval)
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    def _install_signal_handlers(self, loop) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # under the autoreloader: the reloader process owns the signals
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+
+    def _on_signal(self, signum: int) -> None:
+        if self._stop_signal is not None:
+            logger.warning("second signal (%s): exiting now", signal.Signals(signum).name)
+            logging.shutdown()
+            os._exit(128 + signum)
+        self._stop_signal = signum
+        logger.info("received %s: shutting down gracefully", signal.Signals(signum).name)
+        self.state.draining = True
+        self.probes.evaluate("readiness")
+        self._stop.set()
+
+    async def _shutdown(self) -> int:
+        config = self.config
+        self.state.draining = True
+        self.probes.evaluate("readiness")
+        # Ctrl-C at a terminal: nobody routes traffic to us, skip the load balancer delay.
+        delay = 0.0 if self._stop_signal == signal.SIGINT else config.shutdown_delay
+        if delay:
+            logger.info("still serving for %gs while load balancers notice", delay)
+            await asyncio.sleep(delay)
+        self.app.stop_accepting()
+        drained = await self.app.drain(config.drain_timeout)
+        if drained:
+            logger.info("all requests finished")
+        else:
+            logger.warning(
+                "%d requests still running after the %gs drain timeout",
+                self.state.in_flight,
+                config.drain_timeout,
+            )
+        self.observers.notify(self.observers.server_stopping)
+        connections.close_all()
+        return EXIT_OK if drained else EXIT_FAILED
+
+
+def _ensure_log_handler(debug: bool) -> None:
+    """The ``hurricane_runtime`` logger prints something even in an unconfigured project."""
+    if debug:
+        logger.setLevel(logging.DEBUG)
+    elif logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+
+
+def serve(config) -> int:
+    """Entry point of ``manage.py serve`` once the config is built."""
+    if config.autoreload:
+        from django.utils import autoreload
+
+        def inner():
+            code = Runtime(config).run()
+            # The reloader waits on this thread; leaving the process is the only way out.
+            os._exit(code)
+
+        autoreload.run_with_reloader(inner)
+        return EXIT_OK
+    return Runtime(config).run()

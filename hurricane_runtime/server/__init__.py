@@ -1,0 +1,80 @@
+"""The app port: Tornado's HTTP/1.1 server in front of Django running on worker threads.
+
+``AppServer`` owns the pieces and their order: the Django handler and the worker pool are
+built before listening; stopping closes the listener first, then idle keep-alive connections,
+then waits for in-flight requests.
+"""
+
+import asyncio
+import logging
+
+from tornado.httpserver import HTTPServer
+
+from .bridge import DjangoBridge
+from .http import AppDelegate
+from .pool import LoopChannel, WorkerPool
+
+logger = logging.getLogger("hurricane_runtime")
+
+# Tornado enforces its own body limit with a bare 400; ours answers 413 first, so Tornado's
+# limit only has to be out of the way.
+_TORNADO_BODY_LIMIT = 1 << 62
+
+
+class AppServer:
+    """Serves Django on ``config.bind:config.port``."""
+
+    def __init__(self, config, state, observers):
+        self.config = config
+        self.state = state
+        self.observers = observers
+        self.max_body_size = config.max_body_size
+        self.channel: LoopChannel | None = None
+        self.bridge: DjangoBridge | None = None
+        self.pool: WorkerPool | None = None
+        self.delegate = AppDelegate(self)
+        self.http: HTTPServer | None = None
+
+    def prepare(self, asyncio_loop) -> None:
+        """Build the Django handler once and start the worker threads (before listening)."""
+        self.channel = LoopChannel(asyncio_loop)
+        self.bridge = DjangoBridge(self.config, self.channel.post)
+        self.pool = WorkerPool(self.config.workers)
+        self.state.pool = self.pool
+
+    def listen(self) -> None:
+        config = self.config
+        self.http = HTTPServer(
+            self.delegate,
+            no_keep_alive=False,
+            xheaders=False,
+            decompress_request=False,
+            max_header_size=config.max_header_size,
+            max_body_size=_TORNADO_BODY_LIMIT,
+            idle_connection_timeout=config.idle_timeout,
+            body_timeout=config.body_timeout,
+        )
+        self.http.listen(config.port, address=config.bind, backlog=1024, reuse_port=False)
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket and idle keep-alive connections."""
+        if self.http is not None:
+            self.http.stop()
+        closed = self.delegate.close_idle_connections()
+        logger.info("stopped accepting connections (closed %d idle ones)", closed)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no request is in flight; False when ``timeout`` ran out first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.state.in_flight > 0 or self.delegate.connections:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+            self.delegate.close_idle_connections()
+        return True
+
+    def close(self) -> None:
+        """Stop the worker threads; each closes its own database connections."""
+        if self.pool is not None:
+            self.pool.shutdown(timeout=2.0)

@@ -1,0 +1,272 @@
+"""The Tornado side of a request: HTTP/1.1 in and out, on the IOLoop only.
+
+We plug into Tornado at the ``HTTPServerConnectionDelegate`` / ``HTTPMessageDelegate`` seam
+rather than through ``tornado.web``: a ``RequestHandler`` per request, its routing and its
+output buffering are work Django repeats anyway. Tornado still does what it is good at: parsing
+request lines and headers, de-chunking bodies, keep-alive, timeouts for slow clients.
+
+One ``Exchange`` is one request and its response. The loop fills it (headers, body), a worker
+runs it through Django (``bridge.py``) and hands the response back through the ``send_*``
+methods, which run on the loop again.
+"""
+
+import logging
+import time
+
+from tornado.httputil import (
+    HTTPHeaders,
+    HTTPMessageDelegate,
+    HTTPServerConnectionDelegate,
+    ResponseStartLine,
+)
+
+from ..events import UNMATCHED_ROUTE, RequestRecord
+
+logger = logging.getLogger("hurricane_runtime")
+
+
+class Exchange(HTTPMessageDelegate):
+    """One request on the app port, from its headers to the last byte of its response."""
+
+    __slots__ = (
+        "server",
+        "conn",
+        "remote_addr",
+        "start_line",
+        "headers",
+        "body",
+        "body_size",
+        "received_at",
+        "submitted_at",
+        "queue_wait",
+        "received",
+        "submitted",
+        "completed",
+        "closed",
+        "close_after",
+        "status",
+        "response_bytes",
+        "route",
+        "request_id",
+        "window",
+    )
+
+    def __init__(self, server, conn):
+        self.server = server
+        self.conn = conn
+        context = getattr(conn, "context", None)
+        self.remote_addr = getattr(context, "remote_ip", None) or ""
+        self.body = None
+        self.body_size = 0
+        self.queue_wait = 0.0
+        self.received = False  # headers arrived; stays True after the response
+        self.submitted = False
+        self.completed = False
+        self.closed = False
+        self.close_after = False
+        self.status = 0
+        self.response_bytes = 0
+        self.route = UNMATCHED_ROUTE
+        self.request_id = ""
+        self.window = None
+
+    @property
+    def path(self) -> str:
+        return self.start_line.path.partition("?")[0]
+
+    # -- reading the request (HTTPMessageDelegate) ---------------------------------------
+
+    def headers_received(self, start_line, headers):
+        self.received_at = time.perf_counter()
+        self.start_line = start_line
+        self.headers = headers
+        self.received = True
+        server = self.server
+        server.state.in_flight += 1
+        length = headers.get("Content-Length")
+        if length is not None:
+            try:
+                too_big = int(length) > server.max_body_size
+            except ValueError:
+                too_big = False  # Tornado answers 400 for a non-numeric Content-Length
+            if too_big:
+                self.reject(413, "Payload Too Large", b"Request body too large\n")
+                return None
+        self.body = []
+        return None
+
+    def data_received(self, chunk):
+        if self.completed:
+            return None
+        self.body_size += len(chunk)
+        if self.body_size > self.server.max_body_size:
+            self.reject(413, "Payload Too Large", b"Request body too large\n")
+            return None
+        self.body.append(chunk)
+        return None
+
+    def finish(self):
+        if self.completed:
+            return
+        self.submitted = True
+        self.submitted_at = time.perf_counter()
+        # Learn about a client that leaves while its request waits or runs.
+        self.conn.set_close_callback(self.on_connection_close)
+        self.server.pool.submit(self.server.bridge.run, self)
+
+    def on_connection_close(self):
+        self.closed = True
+        if self.window is not None:
+            self.window.release()  # wake a streaming worker so it notices
+        if self.received and not self.submitted:
+            self._complete()
+
+    # -- writing the response (called on the loop by the worker's messages) -------------
+
+    def reject(self, status: int, reason: str, body: bytes) -> None:
+        """Answer before reading the body, and close: the rest of the body is not wanted."""
+        headers = HTTPHeaders(
+            {
+                "Content-Type": "text/plain; charset=utf-8",
+                "Content-Length": str(len(body)),
+                "Connection": "close",
+            }
+        )
+        self.status = status
+        try:
+            self.conn.write_headers(ResponseStartLine("HTTP/1.1", status, reason), headers, body)
+            # The body is not read to its end, so Tornado closes after this response.
+            self.conn.finish()
+            self.response_bytes = len(body)
+        except Exception:
+            self.conn.close()
+        self._complete()
+
+    def _start_line(self, status: int, reason: str, headers: HTTPHeaders) -> ResponseStartLine:
+        self.status = status
+        if self.server.state.draining:
+            # Tell keep-alive clients to go elsewhere: this pod is leaving.
+            headers["Connection"] = "close"
+            self.close_after = True
+        return ResponseStartLine("HTTP/1.1", status, reason)
+
+    def send_whole(self, status: int, reason: str, headers: HTTPHeaders, body) -> None:
+        if self.closed:
+            self._complete()
+            return
+        try:
+            self.conn.write_headers(self._start_line(status, reason, headers), headers, body)
+            self.conn.finish()
+            if body:
+                self.response_bytes = len(body)
+            self._close_if_draining()
+        except Exception:
+            logger.exception("error writing the response to %s", self.path)
+            self.conn.close()
+        self._complete()
+
+    def send_head(self, status: int, reason: str, headers: HTTPHeaders) -> None:
+        if self.closed:
+            return
+        try:
+            self.conn.write_headers(self._start_line(status, reason, headers), headers)
+        except Exception:
+            logger.exception("error writing the response headers to %s", self.path)
+            self.closed = True
+            self.conn.close()
+
+    def send_chunk(self, chunk: bytes) -> None:
+        window = self.window
+        if self.closed:
+            window.release()
+            return
+        self.response_bytes += len(chunk)
+        try:
+            future = self.conn.write(chunk)
+        except Exception:
+            self.closed = True
+            self.conn.close()
+            window.release()
+            return
+        future.add_done_callback(lambda _: window.release())
+
+    def end_stream(self) -> None:
+        if not self.closed:
+            try:
+                self.conn.finish()
+                self._close_if_draining()
+            except Exception:
+                logger.exception("error finishing the response to %s", self.path)
+                self.conn.close()
+        self._complete()
+
+    def abort(self) -> None:
+        """The response cannot be completed: closing is the only honest signal left."""
+        self.closed = True
+        self.conn.close()
+        self._complete()
+
+    def abandon(self) -> None:
+        """The client left before a worker picked the request up; the view never ran."""
+        self.status = 499  # nginx's "client closed request", for logs and metrics
+        self._complete()
+
+    def _close_if_draining(self) -> None:
+        if not self.close_after:
+            return
+        conn = self.conn
+        try:
+            # An empty write resolves once everything before it reached the socket.
+            conn.stream.write(b"").add_done_callback(lambda _: conn.close())
+        except Exception:
+            conn.close()
+
+    def _complete(self) -> None:
+        if self.completed:
+            return
+        self.completed = True
+        server = self.server
+        server.state.in_flight -= 1
+        listeners = server.observers.request_finished
+        if listeners:
+            record = RequestRecord(
+                method=self.start_line.method,
+                route=self.route,
+                path=self.path,
+                status=self.status,
+                duration=time.perf_counter() - self.received_at,
+                queue_wait=self.queue_wait,
+                request_id=self.request_id,
+                remote_addr=self.remote_addr,
+                response_bytes=self.response_bytes,
+            )
+            server.observers.notify(listeners, record)
+
+
+class AppDelegate(HTTPServerConnectionDelegate):
+    """Creates an ``Exchange`` per request and remembers connections for the drain."""
+
+    def __init__(self, server):
+        self.server = server
+        self.connections: dict = {}  # server connection -> its current Exchange
+
+    def start_request(self, server_conn, request_conn):
+        exchange = Exchange(self.server, request_conn)
+        self.connections[server_conn] = exchange
+        return exchange
+
+    def on_close(self, server_conn):
+        self.connections.pop(server_conn, None)
+
+    def close_idle_connections(self) -> int:
+        """Close keep-alive connections that wait for their next request; return how many.
+
+        Tornado starts the next exchange of a connection only after the previous response
+        has reached the socket, so an exchange without headers means an idle connection.
+        """
+        closed = 0
+        for server_conn, exchange in list(self.connections.items()):
+            if not exchange.received:
+                server_conn.stream.close()
+                closed += 1
+        return closed

@@ -1,0 +1,116 @@
+"""The worker threads that run Django, and the way their results get back to the IOLoop.
+
+Why not ``concurrent.futures.ThreadPoolExecutor`` plus ``run_in_executor``: every request
+would pay for a Future, a done-callback and one self-pipe write to wake the loop. Here a job is
+a plain tuple on a ``SimpleQueue`` (implemented in C), and results travel back through a
+``LoopChannel`` that wakes the loop once per batch: under load, one wake-up carries the results
+of several requests.
+
+Accounting is lock-free: each worker counts the jobs it started and finished in its own slot,
+and the loop counts what it submitted. ``waiting`` and ``busy`` are sums of those counters, read
+when a probe or a metric needs them, so the hot path pays nothing for them.
+"""
+
+import collections
+import contextlib
+import logging
+import queue
+import threading
+
+from django.db import connections
+
+logger = logging.getLogger("hurricane_runtime")
+
+
+class LoopChannel:
+    """Hands callables from worker threads to the asyncio loop, one wake-up per batch."""
+
+    def __init__(self, asyncio_loop):
+        self._loop = asyncio_loop
+        self._items = collections.deque()
+        self._wakeup_pending = False
+
+    def post(self, fn, *args) -> None:
+        """Run ``fn(*args)`` on the loop soon. Safe from any thread."""
+        self._items.append((fn, args))
+        if not self._wakeup_pending:
+            self._wakeup_pending = True
+            with contextlib.suppress(RuntimeError):  # loop closed during a hard shutdown
+                self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        # Clear the flag before popping: a worker that appends after this point either sees
+        # the flag down and schedules another drain, or its item is popped below.
+        self._wakeup_pending = False
+        items = self._items
+        while items:
+            fn, args = items.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                logger.exception("error handing a result to the IOLoop")
+
+
+class WorkerPool:
+    """A fixed number of threads, each running ``job(*args)`` tuples from one queue."""
+
+    def __init__(self, size: int, name: str = "hurricane-worker"):
+        self.size = size
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.submitted = 0  # changed on the loop thread only
+        # One [started, finished] slot per worker thread, each written by its thread only.
+        self._counts = [[0, 0] for _ in range(size)]
+        self._threads = [
+            threading.Thread(target=self._work, args=(i,), name=f"{name}-{i}", daemon=True)
+            for i in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn, *args) -> None:
+        """Queue ``fn(*args)`` for a worker. Call from the loop thread."""
+        self.submitted += 1
+        self._queue.put((fn, args))
+
+    @property
+    def started(self) -> int:
+        return sum(count[0] for count in self._counts)
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self.submitted - self.started)
+
+    @property
+    def busy(self) -> int:
+        return max(0, sum(count[0] - count[1] for count in self._counts))
+
+    def alive(self) -> bool:
+        """All worker threads still run (a dead one would silently shrink capacity)."""
+        return all(thread.is_alive() for thread in self._threads)
+
+    def _work(self, index: int) -> None:
+        count = self._counts[index]
+        get = self._queue.get
+        try:
+            while True:
+                job = get()
+                if job is None:
+                    return
+                count[0] += 1
+                fn, args = job
+                try:
+                    fn(*args)
+                except BaseException:  # a job must never kill its thread
+                    logger.exception("unhandled error in a worker thread")
+                finally:
+                    count[1] += 1
+        finally:
+            # Database connections belong to the thread that opened them.
+            connections.close_all()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Let queued jobs finish, then stop every thread (closing its DB connections)."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout)

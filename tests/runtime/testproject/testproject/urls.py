@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("json/", views.small_json),
+    path("orm/", views.one_query),
+    path("items/<int:pk>/", views.item_detail),
+    path("sleep/", views.sleep),
+    path("cpu/", views.cpu),
+    path("stream/", views.stream),
+    path("file/", views.file_download),
+    path("echo/", views.echo),
+    path("context/", views.request_context),
+    path("error/", views.error),
+]

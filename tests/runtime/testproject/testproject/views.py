@@ -1,0 +1,74 @@
+"""Views that exercise the runtime: fast, database, blocking, CPU-bound, streaming, files."""
+
+import hashlib
+import io
+import time
+
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from items.models import Item
+
+from hurricane_runtime import context
+
+
+def small_json(request):
+    return JsonResponse({"hello": "world", "answer": 42})
+
+
+def one_query(request):
+    item = Item.objects.order_by("pk").first()
+    return JsonResponse({"item": item.name if item else None})
+
+
+def item_detail(request, pk):
+    return JsonResponse({"pk": pk})
+
+
+def sleep(request):
+    seconds = float(request.GET.get("seconds", "0.2"))
+    time.sleep(seconds)
+    return JsonResponse({"slept": seconds})
+
+
+def cpu(request):
+    rounds = int(request.GET.get("rounds", "200000"))
+    total = 0
+    for number in range(rounds):
+        total += number * number % 7
+    return JsonResponse({"total": total})
+
+
+def stream(request):
+    chunks = int(request.GET.get("chunks", "3"))
+    delay = float(request.GET.get("delay", "0.5"))
+
+    def produce():
+        for index in range(chunks):
+            yield f"chunk {index}\n".encode()
+            time.sleep(delay)
+
+    return StreamingHttpResponse(produce(), content_type="text/plain")
+
+
+def file_download(request):
+    size = int(request.GET.get("size", "1000000"))
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    return FileResponse(io.BytesIO(data), content_type="application/octet-stream")
+
+
+@csrf_exempt
+def echo(request):
+    body = request.body
+    response = HttpResponse(body, content_type="application/octet-stream")
+    response["X-Body-SHA256"] = hashlib.sha256(body).hexdigest()
+    return response
+
+
+def request_context(request):
+    return JsonResponse(
+        {"request_id": context.request_id.get(), "traceparent": context.traceparent.get()}
+    )
+
+
+def error(request):
+    raise RuntimeError("this view always fails")
