@@ -93,7 +93,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # Signal receivers decorated with `suspendable` and listed here are skipped: tests switch heavy
-# receivers off with `suspend_signals(...)` (see {{ cookiecutter.project_slug }}/signals.py).
+# receivers off with `suspend_signals(...)`, see signals.py next to the settings package.
 SUSPENDED_SIGNALS: list[str] = []
 
 # The app server (`python manage.py serve`, options in docs/runtime.md). Strings on purpose:

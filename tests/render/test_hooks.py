@@ -1,0 +1,198 @@
+"""The pre-generation hook refuses bad answers with a message, and nothing is written."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+
+from tests.helpers import TEMPLATE_DIR, bake
+
+# answers -> a piece of the message that says what is wrong
+REFUSED = {
+    "slug not an identifier": ({"project_slug": "Orders-API"}, "not a lowercase Python identifier"),
+    "slug starts with digit": ({"project_slug": "1orders"}, "not a lowercase Python identifier"),
+    "slug double underscore": ({"project_slug": "orders__api"}, "single underscores"),
+    "slug trailing underscore": ({"project_slug": "orders_"}, "single underscores"),
+    "slug too long": ({"project_slug": "a" * 41}, "at most 40"),
+    "slug keyword": ({"project_slug": "lambda"}, "Python keyword"),
+    "slug soft keyword": ({"project_slug": "match"}, "Python keyword"),
+    "slug stdlib": ({"project_slug": "logging"}, "standard-library module 'logging'"),
+    "slug stdlib email": ({"project_slug": "email"}, "standard-library module 'email'"),
+    "slug django": ({"project_slug": "django"}, "shadows the module or folder 'django'"),
+    "slug tornado": ({"project_slug": "tornado"}, "shadows the module or folder 'tornado'"),
+    "slug runtime": ({"project_slug": "hurricane_runtime"}, "'hurricane_runtime'"),
+    "slug psycopg": ({"project_slug": "psycopg"}, "'psycopg'"),
+    "slug pytest": ({"project_slug": "pytest"}, "'pytest'"),
+    "slug prometheus": ({"project_slug": "prometheus_client"}, "'prometheus_client'"),
+    "slug tests folder": ({"project_slug": "tests"}, "'tests'"),
+    "empty project name": ({"project_name": " ", "project_slug": "svc"}, "project_name is empty"),
+    "multi-line description": ({"description": "one\ntwo"}, "description spans several lines"),
+    "bad email": ({"author_email": "jane.example.com"}, "not an e-mail address"),
+    "email with space": ({"author_email": "jane doe@example.com"}, "not an e-mail address"),
+    "app port privileged": ({"app_port": "80"}, "app_port '80' is not a port from 1024 to 65535"),
+    "probe port too high": ({"probe_port": "70000"}, "probe_port '70000' is not a port"),
+    "port not a number": ({"app_port": "http"}, "app_port 'http' is not a port"),
+    "equal ports": ({"app_port": "8080", "probe_port": "8080"}, "both 8080"),
+    "port of postgresql": ({"app_port": "5432"}, "app_port 5432 is the port of PostgreSQL"),
+    "replicas zero": ({"replicas": "0"}, "replicas '0' is not a whole number from 1 to 100"),
+    "replicas text": ({"replicas": "two"}, "replicas 'two' is not a whole number"),
+    "replicas negative": ({"replicas": "-1"}, "replicas '-1' is not a whole number"),
+    "sqlite with replicas": (
+        {"database": "sqlite", "replicas": "3"},
+        "only 1 replica works. Choose database postgresql",
+    ),
+    "namespace uppercase": ({"k8s_namespace": "Orders"}, "not a valid Kubernetes namespace"),
+    "namespace underscore": ({"k8s_namespace": "orders_api"}, "not a valid Kubernetes namespace"),
+    "namespace too long": ({"k8s_namespace": "a" * 64}, "at most 63 characters"),
+    "namespace kube-system": ({"k8s_namespace": "kube-system"}, "reserved for the cluster"),
+    "namespace default": ({"k8s_namespace": "default"}, "reserved for the cluster"),
+    "host single label": ({"public_host": "orders"}, "not a fully qualified DNS name"),
+    "host uppercase": ({"public_host": "Orders.Example.com"}, "not a fully qualified DNS name"),
+    "host underscore": ({"public_host": "orders_api.example.com"}, "not a fully qualified"),
+    "host scheme": ({"public_host": "https://orders.example.com"}, "not a fully qualified"),
+    "host wildcard": ({"public_host": "*.example.com"}, "not a fully qualified DNS name"),
+    "host ip": ({"public_host": "10.0.0.1"}, "is an IP address"),
+    "host label too long": ({"public_host": "a" * 64 + ".example.com"}, "not a fully qualified"),
+    "image with tag": (
+        {"image_name": "registry.example.com/orders:1.0"},
+        "contains a tag or digest",
+    ),
+    "image with digest": ({"image_name": "orders@sha256:" + "a" * 64}, "contains a tag or digest"),
+    "image uppercase": ({"image_name": "registry.example.com/Orders"}, "not an image reference"),
+    "image with scheme": ({"image_name": "https://registry.example.com/orders"}, "not an image"),
+    "image empty path": ({"image_name": "registry.example.com//orders"}, "not an image reference"),
+}
+
+
+def no_files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize(("answers", "message"), REFUSED.values(), ids=REFUSED.keys())
+def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, capfd, answers, message):
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, **answers)
+
+    err = capfd.readouterr().err
+    assert message in err
+    assert "Nothing was written" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("name", "value"), [("python_version", "3.9"), ("database", "mysql")])
+def test_unknown_choice_is_refused_by_cookiecutter_before_anything_is_written(
+    tmp_path, name, value
+):
+    with pytest.raises(ValueError, match="but the choices are"):
+        bake(tmp_path, **{name: value})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_problem_is_reported_at_once(tmp_path, capfd):
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, app_port="80", k8s_namespace="Bad", image_name="x:1")
+    err = capfd.readouterr().err
+    assert err.count("\n  - ") == 3
+
+
+def test_refused_bake_with_pytest_cookies_leaves_no_project(cookies, tmp_path, capfd):
+    result = cookies.bake(extra_context={"project_slug": "django"}, template=str(TEMPLATE_DIR))
+
+    assert result.exit_code != 0
+    assert isinstance(result.exception, FailedHookException)
+    assert "shadows the module or folder 'django'" in capfd.readouterr().err
+    # pytest-cookies bakes into <tmp_path>/cookies/bakeNN: the project folder is gone.
+    bakes = list((tmp_path / "cookies").iterdir())
+    assert bakes
+    assert [p for bake_dir in bakes for p in bake_dir.iterdir()] == []
+
+
+def test_cli_refusal_exits_nonzero_and_leaves_no_folder(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", str(TEMPLATE_DIR), "app_port=22"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "app_port '22' is not a port from 1024 to 65535" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def copy_template(target: Path) -> Path:
+    """The template's files (not its tests or caches) in ``target``."""
+    target.mkdir()
+    for name in (
+        "cookiecutter.json",
+        "hooks",
+        "hurricane_runtime",
+        "docs",
+        "{{cookiecutter.project_slug}}",
+    ):
+        source = TEMPLATE_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.is_file():
+            shutil.copy(source, target / name)
+    return target
+
+
+def test_relative_template_path_finds_the_runtime_and_skips_caches(tmp_path):
+    template = copy_template(tmp_path / "hurricane-template")
+    cache = template / "hurricane_runtime" / "__pycache__"
+    cache.mkdir()
+    (cache / "config.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "out").mkdir()
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "hurricane-template", "-o", "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    runtime = tmp_path / "out" / "hurricane_service" / "hurricane_runtime"
+    assert (runtime / "__init__.py").is_file()
+    assert not (runtime / "__pycache__").exists()
+
+
+def test_git_checkout_finds_the_runtime(tmp_path):
+    """A `gh:` template is cloned into cookiecutters_dir first; a file:// git URL takes the
+    same path through cookiecutter without the network."""
+    template = copy_template(tmp_path / "hurricane-template")
+    git = ["git", "-C", str(template), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "template"], check=True)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'cookiecutters'}\nreplay_dir: {tmp_path / 'replay'}\n"
+    )
+    (tmp_path / "out").mkdir()
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config),
+            f"git+file://{template}",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "hurricane_service" / "hurricane_runtime" / "__init__.py").is_file()
