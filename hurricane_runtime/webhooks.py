@@ -15,6 +15,7 @@ is retried with exponential backoff and jitter until it succeeds, is dropped by 
 is refused for good (4xx other than 408/429).
 """
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -143,6 +144,9 @@ class WebhookSender:
                         target=self._run, name="hurricane-webhooks", daemon=True
                     )
                     self._thread.start()
+                    # Also flush on any other way out (start-up failure, sys.exit): atexit runs
+                    # before the interpreter stops daemon threads.
+                    atexit.register(self._flush_at_exit)
 
     def flush(self, timeout: float = FLUSH_TIMEOUT) -> bool:
         """Wait up to ``timeout`` for the queue to drain, then stop; a server_stopping listener.
@@ -162,6 +166,10 @@ class WebhookSender:
         if not empty:
             logger.warning("webhook flush timed out; %d event(s) not delivered", len(self._queue))
         return empty
+
+    def _flush_at_exit(self) -> None:
+        if not self._stopping:  # the server's own flush already had its bounded wait
+            self.flush()
 
     @property
     def queued(self) -> int:

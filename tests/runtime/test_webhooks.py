@@ -1,6 +1,8 @@
 """State-change webhooks against a real HTTP receiver on a loopback port."""
 
 import socket
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
@@ -211,3 +213,21 @@ def test_no_webhook_url_means_no_sender():
     installed = install(config, RuntimeState(workers=1, backlog_limit=1), observers)
     assert installed.webhooks is None
     assert observers.state_changed == []
+
+
+def test_events_queued_just_before_the_process_exits_are_still_sent():
+    """A failed start-up exits right after its event: the exit must not lose it."""
+    script = (
+        "import sys, time\n"
+        "from hurricane_runtime.events import StateEvent\n"
+        "from hurricane_runtime.webhooks import WebhookSender\n"
+        "sender = WebhookSender(sys.argv[1])\n"
+        "sender.on_state_event(StateEvent('startup', False, 'start-up failed', time.time()))\n"
+        "sys.exit(1)\n"
+    )
+    with Receiver() as receiver:
+        subprocess.run([sys.executable, "-c", script, receiver.url], timeout=30, check=False)
+        events = receiver.wait_for(1, timeout=1)
+    assert [(e["type"], e["status"], e["reason"]) for e in events] == [
+        ("startup", "unhealthy", "start-up failed")
+    ]
