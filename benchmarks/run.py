@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,15 @@ class SpecFactory:
         return specs
 
 
+def fresh_log_dir() -> Path:
+    """Server logs of this run, kept after it (git-ignored) for a look when a figure is odd."""
+    log_dir = RESULTS_DIR / "logs"
+    if log_dir.exists():
+        shutil.rmtree(log_dir)
+    log_dir.mkdir(parents=True)
+    return log_dir
+
+
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -133,7 +143,7 @@ def run(options: argparse.Namespace, scratch: Path) -> dict:
     env = procs.server_env(database_env)
     prepare_database(env)
     factory = SpecFactory(env, options.workers, procs.serve_help(env))
-    log_dir = scratch / "logs"
+    log_dir = fresh_log_dir()
     notes = []
     if not factory.serve_help:
         notes.append("`manage.py serve` is not available: only gunicorn was measured.")

@@ -157,7 +157,8 @@ class Server:
     def __init__(self, spec: ServerSpec, log_dir: Path):
         self.spec = spec
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / f"{spec.name.replace(' ', '_')}.log"
+        stem = spec.name.replace(" ", "_").replace("-", "")
+        self.log_path = log_dir / f"{stem}-{spec.port}.log"
         self._log = self.log_path.open("ab")
         self.spawned_at = time.perf_counter()
         self.process = subprocess.Popen(
