@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
+from observability_helpers import isolated_logging  # noqa: F401
 
 from hurricane_runtime import context, logs
 from hurricane_runtime.events import Observers, RequestRecord
 from hurricane_runtime.observability import install
 from hurricane_runtime.state import RuntimeState
-from tests.runtime.observability_helpers import isolated_logging  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("isolated_logging")
 

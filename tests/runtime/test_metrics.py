@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import django
 import prometheus_client
 import pytest
+from observability_helpers import isolated_logging  # noqa: F401
 from prometheus_client.parser import text_string_to_metric_families
 from tornado.ioloop import IOLoop
 
@@ -17,7 +18,6 @@ from hurricane_runtime.events import UNMATCHED_ROUTE, Observers, RequestRecord
 from hurricane_runtime.metrics import MAX_ROUTES, OVERFLOW_ROUTE, Metrics
 from hurricane_runtime.observability import install
 from hurricane_runtime.state import RuntimeState
-from tests.runtime.observability_helpers import isolated_logging  # noqa: F401
 
 
 def record(method="GET", route="api/items/", path=None, status=200, duration=0.01, wait=0.001):

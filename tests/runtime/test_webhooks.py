@@ -7,15 +7,14 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from observability_helpers import isolated_logging  # noqa: F401
+from receiver import Receiver, verify_signature
 
 from hurricane_runtime import __version__
 from hurricane_runtime.events import Observers, StateEvent
 from hurricane_runtime.observability import install
 from hurricane_runtime.state import RuntimeState
 from hurricane_runtime.webhooks import WebhookSender, backoff_delay, sign
-from tests.helpers import free_port
-from tests.runtime.observability_helpers import isolated_logging  # noqa: F401
-from tests.runtime.receiver import Receiver, verify_signature
 
 SECRET = "s3cret-for-tests"
 
@@ -81,8 +80,8 @@ def test_signature_covers_timestamp_and_body_and_rejects_replays():
 
 
 def test_delivery_resumes_in_order_after_the_receiver_was_down():
-    port = free_port()
-    receiver = Receiver(port=port)
+    receiver = Receiver().start()
+    receiver.stop()  # it had a port, and now nothing listens there
     sender = fast_sender(receiver.url)
     for index in range(5):
         sender.on_state_event(state_event(reason=f"while down {index}"))
@@ -140,8 +139,8 @@ def test_a_dead_receiver_never_blocks_the_caller_and_the_queue_stays_bounded(sil
 
 
 def test_a_full_queue_keeps_the_newest_events():
-    port = free_port()
-    receiver = Receiver(port=port)
+    receiver = Receiver().start()
+    receiver.stop()
     sender = fast_sender(receiver.url, queue_size=3)
     for index in range(10):
         sender.on_state_event(state_event(reason=str(index)))
