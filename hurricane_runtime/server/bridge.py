@@ -26,10 +26,12 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from django.conf import settings
 from django.core import signals
+from django.core.exceptions import SuspiciousOperation
 from django.core.handlers.base import BaseHandler
 from django.core.handlers.wsgi import WSGIRequest, get_script_name
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.urls import set_script_prefix
+from django.views.static import serve as serve_file
 from tornado.httputil import HTTPHeaders
 
 from .. import context
@@ -187,16 +189,11 @@ class DjangoBridge:
         path = request.path_info
         for prefix, root, route in self.file_prefixes:
             if path.startswith(prefix) and request.method in ("GET", "HEAD"):
-                from django.http import Http404
-                from django.views.static import serve
-
                 request.route_override = route
                 try:
-                    return serve(request, path[len(prefix) :], document_root=root)
-                except Http404:
+                    return serve_file(request, path[len(prefix) :], document_root=root)
+                except (Http404, SuspiciousOperation):  # missing, or "../" outside the root
                     return HttpResponse(b"Not Found\n", status=404, content_type="text/plain")
-                finally:
-                    request.resolver_match = None
         return self.handler.get_response(request)
 
     def _respond(self, exchange, request, response, request_id: str) -> None:

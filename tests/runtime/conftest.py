@@ -1,0 +1,351 @@
+"""Fixtures for the runtime tests: a real ``manage.py serve`` on loopback ports.
+
+The main fixture is ``start_serve``, a factory. Each call starts ``python manage.py serve`` of
+the test project (``tests/runtime/testproject``) in a subprocess on free 127.0.0.1 ports and,
+by default, waits until the startup probe answers 200. Everything it starts is killed at the
+end of the test. Reuse it from any test under ``tests/runtime``::
+
+    def test_metrics_are_served(start_serve):
+        served = start_serve("--workers", "2", env={"HURRICANE_LOG_FORMAT": "json"})
+        status, headers, body = served.get("/json/")
+        status, body = served.probe_get("/metrics")
+        served.stop()                      # SIGTERM, then wait for the exit code
+        assert "serving on" in served.output()
+
+``start_serve(*args, env=None, database_url=None, migrate=True, wait=True, port=None,
+probe_port=None, timeout=60)``:
+
+- ``args``: extra ``serve`` flags; flags win over everything else, so a test that passes
+  ``--port`` must pass the same number as ``port=`` for the fixture to find the server;
+- ``env``: extra environment variables (``HURRICANE_*`` or the test project's ``TESTPROJECT_*``);
+- ``database_url``: defaults to a fresh, migrated SQLite file for this test (``migrate=False``
+  gives an empty one); pass ``postgres_url`` (fixture) or a ``TcpProxy`` URL for PostgreSQL;
+- ``wait``: wait for the startup probe to answer 200 (False: return right after spawning).
+
+The server gets ``HURRICANE_BIND=127.0.0.1``, its ports, ``HURRICANE_SHUTDOWN_DELAY=0`` and a
+fast ``HURRICANE_CHECK_INTERVAL`` through the environment, the weakest source, so a test can
+still override any of them with a flag or a setting.
+
+Helpers here (``free_port``, ``raw_request``) are small on purpose: ``tests/helpers.py`` imports
+cookiecutter, which the ``runtime`` nox session does not install.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+TESTPROJECT = HERE / "testproject"
+REPO_ROOT = HERE.parents[1]
+POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def base_env(database_url: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HURRICANE_", "TESTPROJECT_", "DJANGO_"))
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "testproject.settings",
+            "DATABASE_URL": database_url,
+            "PYTHONPATH": os.pathsep.join([str(TESTPROJECT), str(REPO_ROOT)]),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def manage(*args: str, database_url: str, timeout: float = 120, env=None):
+    """Run ``manage.py`` of the test project to completion."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=TESTPROJECT,
+        env={**base_env(database_url), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10.0, read_all: bool = True) -> bytes:
+    """Send raw bytes to 127.0.0.1:port; return what comes back until close (or timeout)."""
+    chunks = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if not read_all:
+                    break
+        except (ConnectionResetError, TimeoutError, socket.timeout):
+            pass
+    return b"".join(chunks)
+
+
+class Served:
+    """A running ``manage.py serve`` subprocess and ways to talk to it."""
+
+    def __init__(self, proc, port: int, probe_port: int, log_path: Path):
+        self.proc = proc
+        self.port = port
+        self.probe_port = probe_port
+        self.log_path = log_path
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _request(self, port, method, path, body=None, headers=None, timeout=30.0):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def get(self, path: str, headers=None, timeout: float = 30.0):
+        """GET on the app port: (status, headers, body)."""
+        return self._request(self.port, "GET", path, headers=headers, timeout=timeout)
+
+    def request(self, method: str, path: str, body=None, headers=None, timeout: float = 30.0):
+        return self._request(self.port, method, path, body, headers, timeout)
+
+    def probe_get(self, path: str, timeout: float = 10.0):
+        """GET on the probe port: (status, body)."""
+        status, _, body = self._request(self.probe_port, "GET", path, timeout=timeout)
+        return status, body
+
+    def probe(self, path: str, timeout: float = 10.0):
+        """GET a probe: (status, decoded JSON)."""
+        status, body = self.probe_get(path, timeout=timeout)
+        return status, json.loads(body)
+
+    def wait_probe(self, path: str, status: int = 200, timeout: float = 60.0, reason=None):
+        """Poll a probe until it answers ``status`` (and has ``reason`` among its reasons)."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"serve exited with {self.proc.returncode} while waiting for {path}:\n"
+                    + self.output()
+                )
+            try:
+                code, body = self.probe(path, timeout=5)
+                reasons = " ".join(body.get("reasons", []))
+                if code == status and (reason is None or reason in reasons):
+                    return body
+                last = f"{code} {body}"
+            except (OSError, ValueError, http.client.HTTPException) as error:
+                last = repr(error)
+            time.sleep(0.1)
+        raise AssertionError(
+            f"{path} did not answer {status} within {timeout}s (last: {last})\n" + self.output()
+        )
+
+    def signal(self, signum=signal.SIGTERM) -> None:
+        self.proc.send_signal(signum)
+
+    def wait_exit(self, timeout: float = 60.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"serve did not exit within {timeout}s\n" + self.output()
+            ) from None
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait for the exit code."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        return self.wait_exit(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A migrated SQLite database, made once and copied for each test."""
+    path = tmp_path_factory.mktemp("db") / "migrated.sqlite3"
+    result = manage("migrate", "--noinput", database_url=f"sqlite:///{path}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return path
+
+
+@pytest.fixture
+def start_serve(tmp_path, migrated_sqlite):
+    """Factory: start ``manage.py serve`` of the test project (see the module docstring)."""
+    started: list[Served] = []
+
+    def start(
+        *args: str,
+        env: dict | None = None,
+        database_url: str | None = None,
+        migrate: bool = True,
+        wait: bool = True,
+        port: int | None = None,
+        probe_port: int | None = None,
+        timeout: float = 60.0,
+    ) -> Served:
+        index = len(started)
+        if database_url is None:
+            database = tmp_path / f"db{index}.sqlite3"
+            if migrate:
+                shutil.copy(migrated_sqlite, database)
+            database_url = f"sqlite:///{database}"
+        port = port or free_port()
+        probe_port = probe_port or free_port()
+        process_env = base_env(database_url)
+        process_env.update(
+            {
+                "HURRICANE_BIND": "127.0.0.1",
+                "HURRICANE_PORT": str(port),
+                "HURRICANE_PROBE_PORT": str(probe_port),
+                "HURRICANE_SHUTDOWN_DELAY": "0",
+                "HURRICANE_CHECK_INTERVAL": "0.2",
+            }
+        )
+        process_env.update(env or {})
+        log_path = tmp_path / f"serve{index}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "manage.py", "serve", *args],
+                cwd=TESTPROJECT,
+                env=process_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        served = Served(proc, port, probe_port, log_path)
+        started.append(served)
+        if wait:
+            served.wait_probe("/startup", 200, timeout=timeout)
+        return served
+
+    yield start
+    for served in started:
+        served.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of the ``test`` database on the machine's PostgreSQL; skips when unreachable."""
+    try:
+        import psycopg
+    except ImportError:
+        pytest.skip("psycopg is not installed")
+    try:
+        psycopg.connect(
+            host=POSTGRES_HOST,
+            port=POSTGRES_PORT,
+            dbname="test",
+            user="postgres",
+            connect_timeout=3,
+        ).close()
+    except Exception as error:
+        pytest.skip(f"PostgreSQL on {POSTGRES_HOST}:{POSTGRES_PORT} is not reachable: {error}")
+    return f"postgres://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
+
+
+class TcpProxy:
+    """A TCP forwarder we can stop and start, to make a database unreachable on purpose.
+
+    Stopping closes the listener and every forwarded connection, which is what a database
+    outage looks like to a client, without touching the shared PostgreSQL server.
+    """
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def postgres_proxy(postgres_url):
+    """A started ``TcpProxy`` in front of PostgreSQL; ``.url`` points the test project at it."""
+    proxy = TcpProxy(POSTGRES_HOST, POSTGRES_PORT)
+    proxy.start()
+    proxy.url = f"postgres://postgres@127.0.0.1:{proxy.port}/test"
+    yield proxy
+    proxy.stop()
