@@ -26,27 +26,25 @@ def parse_options(argv):
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--all-threads",
+        action="store_true",
+        help="sample every thread, idle waits included (default: only the GIL holder)",
+    )
     parser.add_argument("serve_args", nargs="*", help="extra serve options, after --")
     return parser.parse_args(argv)
 
 
-def record(pid: int, seconds: int, rate: int, raw: Path) -> None:
-    """Sample every thread of ``pid`` without pausing it (``--nonblocking``)."""
-    command = [
-        "py-spy",
-        "record",
-        "--pid",
-        str(pid),
-        "--duration",
-        str(seconds),
-        "--rate",
-        str(rate),
-        "--format",
-        "raw",
-        "--output",
-        str(raw),
-        "--nonblocking",
-    ]
+def record(pid: int, seconds: int, rate: int, raw: Path, gil_only: bool) -> None:
+    """Sample ``pid`` without pausing it (``--nonblocking``).
+
+    With ``gil_only`` only the thread holding the GIL is sampled: on one core that is where the
+    Python time goes, and threads parked in ``queue.get`` or ``epoll`` do not dilute the shares.
+    """
+    command = ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds)]
+    command += ["--rate", str(rate), "--format", "raw", "--output", str(raw), "--nonblocking"]
+    if gil_only:
+        command.append("--gil")
     subprocess.run(
         procs.pinned(command, procs.CLIENT_CORE),
         check=True,
@@ -71,8 +69,9 @@ def hottest(raw: Path, top: int) -> str:
         if not frames:
             continue
         self_counts[frames[-1]] += samples
-        for frame in set(frames):
-            inclusive[frame] += samples
+        # Inclusive time per function, whatever line of it is on the stack.
+        for function in {frame.rpartition(":")[0] for frame in frames}:
+            inclusive[function] += samples
     lines = [f"{total} samples"]
     for title, counter in (("self", self_counts), ("inclusive", inclusive)):
         lines.append(f"\n top {top} by {title} time")
@@ -96,7 +95,7 @@ def main(argv=None) -> int:
             wrk = load.start_wrk(server.url(options.path), options.connections, options.seconds + 2)
             RESULTS_DIR.mkdir(exist_ok=True)
             raw = RESULTS_DIR / "profile.txt"
-            record(server.pid, options.seconds, options.rate, raw)
+            record(server.pid, options.seconds, options.rate, raw, not options.all_threads)
             result = load.finish_wrk(
                 wrk, server.url(options.path), options.connections, options.seconds + 2
             )
