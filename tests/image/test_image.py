@@ -1,0 +1,175 @@
+"""The default bake's image, built for real and run the way the manifests run it: read-only root
+file system, all capabilities dropped, no new privileges, numeric non-root user, a tmpfs at /tmp.
+The migration runs first like the Job does, against the real PostgreSQL on 127.0.0.1; then
+`serve` answers its probes and the example endpoint on loopback, and stops cleanly.
+
+docker where a daemon answers, else podman (runc, state under a temp folder). No image can be
+pulled on our CI machines, so the official Python base is replaced by a stand-in built with
+debootstrap (Debian bookworm + python3 3.11), cached in /var/tmp between runs.
+"""
+
+import json
+import socket
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from tests.helpers import bake, free_port, http_get, wait_for_status
+from tests.image import engine as engines
+
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+BASE_TAG = "localhost/hurricane-pybase:bookworm"
+UID = "10001"
+SECRET_KEY = "image-test-only-" + "x" * 40
+
+
+def postgres_answers() -> bool:
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def engine():
+    found, reason = engines.find_engine()
+    if found is None:
+        pytest.skip(f"cannot build images here: {reason}")
+    yield found
+    found.close()
+
+
+@pytest.fixture(scope="module")
+def database():
+    if not postgres_answers():
+        pytest.skip(f"PostgreSQL does not answer on {PG_HOST}:{PG_PORT}")
+    psycopg = pytest.importorskip("psycopg")
+    name = f"hurricane_image_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres") as admin:
+        admin.autocommit = True
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres") as admin:
+        admin.autocommit = True
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def image(engine, tmp_path_factory):
+    project = bake(tmp_path_factory.mktemp("image"))
+    tag = f"localhost/hurricane-image-test:{uuid.uuid4().hex[:8]}"
+    build = ["build", "--tag", tag, "--build-arg", f"BASE_IMAGE={BASE_TAG}"]
+    build += ["--build-arg", "VERSION=0.0.0-test", "--build-arg", "REVISION=test"]
+    if engine.name == "podman":
+        build.append("--pull=never")
+    if engines.HOST_CA_BUNDLE.exists():
+        # Outbound HTTPS from builds is re-signed by a local CA here: pip needs the host's bundle.
+        build += ["--secret", f"id=ca,src={engines.HOST_CA_BUNDLE}"]
+    engines.import_standin(engine, BASE_TAG)
+    started = time.monotonic()
+    engine.run(*build, str(project), timeout=1200, env_extra={"DOCKER_BUILDKIT": "1"})
+    print(f"image built in {time.monotonic() - started:.0f}s")
+    yield tag
+    engine.run("rmi", "--force", tag, check=False)
+    engine.run("rmi", "--force", BASE_TAG, check=False)
+
+
+def hardened(*extra: str) -> list[str]:
+    """`run` options matching the manifests' securityContext."""
+    return [
+        "run",
+        "--network",
+        "host",
+        "--read-only",
+        "--cap-drop=ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--user",
+        f"{UID}:{UID}",
+        "--tmpfs",
+        "/tmp:rw,size=64m",
+        *extra,
+    ]
+
+
+def app_env(database_url: str) -> list[str]:
+    pairs = {
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url,
+    }
+    return [arg for key, value in pairs.items() for arg in ("--env", f"{key}={value}")]
+
+
+def test_image_metadata(engine, image):
+    info = json.loads(engine.run("image", "inspect", image).stdout)[0]
+    config = info.get("Config") or info.get("config")
+    assert config["User"] == f"{UID}:{UID}"
+    assert config["Cmd"] == ["python", "manage.py", "serve"]
+    assert not config.get("Entrypoint")
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.title"] == "hurricane-service"
+    assert labels["org.opencontainers.image.version"] == "0.0.0-test"
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["DJANGO_SETTINGS_MODULE"] == "hurricane_service.settings.production"
+    assert not {"DJANGO_SECRET_KEY", "DATABASE_URL", "PIP_CERT", "SSL_CERT_FILE"} & set(env)
+
+
+def test_image_holds_no_local_files_and_has_what_the_pod_needs(engine, image):
+    script = (
+        "import os, pathlib, shutil;"
+        "assert not os.path.exists('/app/.env'), '.env leaked into the image';"
+        "assert not os.path.exists('/app/tests'), 'tests leaked into the image';"
+        "assert not os.path.exists('/run/secrets/ca'), 'the CA secret stayed';"
+        "assert shutil.which('sleep'), 'preStop needs sleep';"
+        "assert os.getuid() == 10001;"
+        "assert list(pathlib.Path('/app/hurricane_service').rglob('*.pyc')), 'no bytecode';"
+        "print('ok')"
+    )
+    result = engine.run(*hardened("--rm"), image, "python", "-c", script)
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_migrates_then_serves_hardened_and_stops_cleanly(engine, image, database):
+    # The migration Job: same image, same hardening, `migrate` instead of `serve`.
+    engine.run(
+        *hardened("--rm"), *app_env(database), image, "python", "manage.py", "migrate", "--noinput"
+    )
+    port, probe_port = free_port(), free_port()
+    name = f"hurricane-image-test-{uuid.uuid4().hex[:8]}"
+    engine.run(
+        *hardened("--detach", "--name", name),
+        *app_env(database),
+        "--env",
+        f"HURRICANE_PORT={port}",
+        "--env",
+        f"HURRICANE_PROBE_PORT={probe_port}",
+        "--env",
+        "HURRICANE_CHECK_MIGRATIONS=true",
+        image,
+    )
+    try:
+        probes = f"http://127.0.0.1:{probe_port}"
+        wait_for_status(f"{probes}/startup", timeout=60)
+        wait_for_status(f"{probes}/ready", timeout=20)
+        wait_for_status(f"{probes}/alive", timeout=5)
+        code, _, metrics = http_get(f"{probes}/metrics")
+        assert code == 200 and metrics
+        # Behind the ingress, which terminates TLS and says so.
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/items/", headers={"X-Forwarded-Proto": "https"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("application/json")
+            json.loads(response.read())
+        engine.run("stop", "--time", "30", name, timeout=60)
+        state = json.loads(engine.run("inspect", name).stdout)[0]["State"]
+        assert state["ExitCode"] == 0, engine.run("logs", name, check=False).stderr[-3000:]
+    finally:
+        logs = engine.run("logs", name, check=False)
+        print(logs.stdout[-3000:], logs.stderr[-3000:])
+        engine.run("rm", "--force", name, check=False)
