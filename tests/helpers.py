@@ -1,6 +1,7 @@
 """Helpers shared by every test session: bake the template, find free ports, wait for URLs."""
 
 import json
+import os
 import socket
 import time
 import urllib.error
@@ -63,3 +64,21 @@ def get_json(url: str, timeout: float = 5.0) -> tuple[int, object]:
     """GET ``url`` and decode its JSON body."""
     code, _, body = http_get(url, timeout=timeout)
     return code, json.loads(body)
+
+
+def postgres_url(database: str) -> str | None:
+    """A DATABASE_URL for the PostgreSQL server of the test machine, None if it is not reachable.
+
+    ``TEST_POSTGRES_URL`` (without database name) overrides the server, default
+    ``postgres://postgres@127.0.0.1:5432``. The database itself need not exist: pytest-django
+    creates ``test_<database>`` through the server's maintenance database.
+    """
+    server = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+    host_port = server.rsplit("@", 1)[-1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    try:
+        with socket.create_connection((host, int(port or 5432)), timeout=2):
+            pass
+    except OSError:
+        return None
+    return f"{server.rstrip('/')}/{database}"
