@@ -21,6 +21,14 @@ logger = logging.getLogger("hurricane_runtime")
 _TORNADO_BODY_LIMIT = 1 << 62
 
 
+class _AppHTTPServer(HTTPServer):
+    """Tornado's HTTPServer keeps connection close news to itself; we need it for the drain."""
+
+    def on_close(self, server_conn) -> None:
+        super().on_close(server_conn)
+        self.request_callback.on_close(server_conn)
+
+
 class AppServer:
     """Serves Django on ``config.bind:config.port``."""
 
@@ -33,7 +41,7 @@ class AppServer:
         self.bridge: DjangoBridge | None = None
         self.pool: WorkerPool | None = None
         self.delegate = AppDelegate(self)
-        self.http: HTTPServer | None = None
+        self.http: _AppHTTPServer | None = None
 
     def prepare(self, asyncio_loop) -> None:
         """Build the Django handler once and start the worker threads (before listening)."""
@@ -44,7 +52,7 @@ class AppServer:
 
     def listen(self) -> None:
         config = self.config
-        self.http = HTTPServer(
+        self.http = _AppHTTPServer(
             self.delegate,
             no_keep_alive=False,
             xheaders=False,
