@@ -30,6 +30,7 @@ Helpers here (``free_port``, ``raw_request``) are small on purpose: ``tests/help
 cookiecutter, which the ``runtime`` nox session does not install.
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -99,7 +100,7 @@ def raw_request(port: int, data: bytes, timeout: float = 10.0, read_all: bool = 
                 chunks.append(chunk)
                 if not read_all:
                     break
-        except (ConnectionResetError, TimeoutError, socket.timeout):
+        except (ConnectionResetError, TimeoutError):
             pass
     return b"".join(chunks)
 
@@ -303,10 +304,8 @@ class TcpProxy:
         with self._lock:
             sockets, self._sockets = self._sockets, set()
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def _accept(self, listener) -> None:
@@ -335,10 +334,8 @@ class TcpProxy:
             pass
         finally:
             for sock in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 @pytest.fixture
