@@ -55,7 +55,8 @@ def project(session):
 @nox.session(python=PYTHON)
 def boot(session):
     """Serve the default bake, hit its probes and endpoint, stop it with SIGTERM."""
-    session.install(*TEMPLATE_TEST_DEPS, "-e", ".")
+    # The rendered project also needs dj-database-url; the runtime comes with `-e .`.
+    session.install(*TEMPLATE_TEST_DEPS, "-e", ".", "dj-database-url>=2.3,<4")
     session.run("pytest", "tests/boot", *session.posargs)
 
 
