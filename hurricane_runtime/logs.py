@@ -45,10 +45,14 @@ ACCESS_FIELDS = (
 
 
 def _request_context(record: logging.LogRecord) -> tuple[str | None, str | None]:
-    """Request id and traceparent: explicit ``extra`` first, then the current context."""
-    request_id = getattr(record, "request_id", None) or context.request_id.get()
-    traceparent = getattr(record, "traceparent", None) or context.traceparent.get()
-    return request_id, traceparent
+    """Request id and traceparent: from ``extra`` when given, else from the current context.
+
+    A record that names its request id (the access log does) is taken as it is: it may be
+    written on the event loop, whose context belongs to no request in particular.
+    """
+    if hasattr(record, "request_id"):
+        return record.request_id, getattr(record, "traceparent", None)
+    return context.request_id.get(), context.traceparent.get()
 
 
 class JSONFormatter(logging.Formatter):
@@ -137,11 +141,10 @@ class AccessLog:
             "queue_wait_ms": queue_wait_ms,
             "remote_addr": record.remote_addr,
             "bytes": record.response_bytes,
-            "request_id": record.request_id,
+            "request_id": record.request_id or None,
+            # Only from the record: never guessed from whatever context the listener runs in.
+            "traceparent": getattr(record, "traceparent", None),
         }
-        traceparent = getattr(record, "traceparent", None)
-        if traceparent:
-            fields["traceparent"] = traceparent
         access_logger.info(
             "%s %s %s %s %sB %.1fms request_id=%s",
             record.remote_addr,

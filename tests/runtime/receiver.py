@@ -28,7 +28,9 @@ class Receiver:
     def __init__(self, port: int = 0, secret: str | None = None):
         self.port = port
         self.secret = secret
-        self.events: list[dict] = []
+        self.events: list[dict] = []  # in arrival order, duplicates dropped as documented
+        self.seen_ids: set[str] = set()
+        self.duplicates = 0
         self.bad_signatures = 0
         self.attempts = 0
         self.answer_status = 200  # set to 500/400 to make it fail
@@ -56,7 +58,13 @@ class Receiver:
                         receiver.bad_signatures += 1
                         status = 401
                     if status == 200:
-                        receiver.events.append(json.loads(body))
+                        event = json.loads(body)
+                        # At least once: a retry after a timeout may repeat an event.
+                        if event["id"] in receiver.seen_ids:
+                            receiver.duplicates += 1
+                        else:
+                            receiver.seen_ids.add(event["id"])
+                            receiver.events.append(event)
                     receiver._changed.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")

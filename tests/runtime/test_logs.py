@@ -2,6 +2,7 @@
 
 import contextlib
 import contextvars
+import dataclasses
 import io
 import json
 import logging
@@ -35,6 +36,7 @@ ACCESS_KEYS = {
     "bytes",
 }
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+FIELDS = [f.name for f in dataclasses.fields(RequestRecord)]
 
 
 def record(request_id="req-1", path="/api/items/7/", status=200) -> RequestRecord:
@@ -255,3 +257,23 @@ def test_a_traceparent_on_the_record_is_passed_through(capsys):
 def test_bad_log_format_is_a_clear_error():
     with pytest.raises(ValueError, match="log_format"):
         logs.configure("yaml")
+
+
+def test_access_lines_take_request_context_from_the_record_never_from_the_loop(capsys):
+    """The listener may run on the event loop inside another request's context."""
+    observers = Observers()
+    install(config(log_format="json"), RuntimeState(1, 1), observers)
+    someone_elses = contextvars.Context()
+
+    def finish_on_the_loop():
+        context.request_id.set("someone-else")
+        context.traceparent.set(TRACEPARENT)
+        observers.notify(observers.request_finished, record("mine"))
+        carried = SimpleNamespace(**{f: getattr(record("mine"), f) for f in FIELDS})
+        carried.traceparent = "00-11111111111111111111111111111111-2222222222222222-01"
+        observers.notify(observers.request_finished, carried)
+
+    someone_elses.run(finish_on_the_loop)
+    plain, carried = json_lines(capsys.readouterr().out)
+    assert (plain["request_id"], plain["traceparent"]) == ("mine", None)
+    assert carried["traceparent"] == "00-11111111111111111111111111111111-2222222222222222-01"

@@ -21,7 +21,7 @@ SECRET = "s3cret-for-tests"
 
 def fast_sender(url: str, **options) -> WebhookSender:
     """A sender with test-sized timeouts and backoff (the defaults are for production)."""
-    options = {"timeout": 0.5, "backoff_base": 0.05, "backoff_max": 0.3, **options}
+    options = {"timeout": 2.0, "backoff_base": 0.05, "backoff_max": 0.3, **options}
     return WebhookSender(url, **options)
 
 
