@@ -83,15 +83,16 @@ Add an item:  cd {target} && .venv/bin/python manage.py shell -c \\
     )
     server = subprocess.Popen([".venv/bin/python", "manage.py", "serve"], cwd=target, env=env)
     try:
-        return server.wait()
+        code = server.wait()
     except KeyboardInterrupt:
         # The terminal sent SIGINT to the server too; it stops without the load-balancer delay.
         try:
-            server.wait(timeout=30)
+            code = server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
-        print("\nStopped.")
-        return 0
+            code = 1
+    print(f"\nStopped (exit code {code}).")
+    return code
 
 
 if __name__ == "__main__":
