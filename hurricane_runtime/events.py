@@ -27,6 +27,7 @@ class RequestRecord:
     request_id: str
     remote_addr: str
     response_bytes: int
+    traceparent: str | None = None  # the request's valid W3C traceparent header, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,7 +154,8 @@ class DjangoBridge:
         context.request_id.set(request_id)
         traceparent = headers.get("traceparent")
         if traceparent is not None and _TRACEPARENT_OK(traceparent.strip()):
-            context.traceparent.set(traceparent.strip())
+            exchange.traceparent = traceparent.strip()
+            context.traceparent.set(exchange.traceparent)
 
         body = b"".join(exchange.body) if exchange.body else b""
         exchange.body = None

@@ -48,6 +48,7 @@ class Exchange(HTTPMessageDelegate):
         "response_bytes",
         "route",
         "request_id",
+        "traceparent",
         "window",
     )
 
@@ -68,6 +69,7 @@ class Exchange(HTTPMessageDelegate):
         self.response_bytes = 0
         self.route = UNMATCHED_ROUTE
         self.request_id = ""
+        self.traceparent = None
         self.window = None
 
     @property
@@ -239,6 +241,7 @@ class Exchange(HTTPMessageDelegate):
                 request_id=self.request_id,
                 remote_addr=self.remote_addr,
                 response_bytes=self.response_bytes,
+                traceparent=self.traceparent,
             )
             server.observers.notify(listeners, record)
 
