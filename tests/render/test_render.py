@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,7 @@ BAKES = {
     "replicas 1 postgresql": {"replicas": "1"},
     "replicas 5": {"replicas": "5"},
     "text with quotes": {
-        "project_name": 'The "Quoted" Service',
-        "project_slug": "quoted",
+        "project_name": 'The "Quoted" Café',
         "description": 'Says "hi", C:\\path and <b>&</b>',
         "author_name": "O'Brien",
     },
@@ -100,6 +100,8 @@ def run(args, cwd):
 def test_bake_renders_a_complete_clean_project(cookies, answers):
     project, context = bake_ok(cookies, answers)
     slug = context["project_slug"]
+    if answers.get("project_name") == 'The "Quoted" Café':
+        assert slug == "the_quoted_cafe"
     assert project.name == slug
 
     expected = [p.format(slug=slug) for p in ALWAYS]
@@ -124,6 +126,12 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
             text = text.replace(value, "")
         assert "{{ cookiecutter." not in text, path
         assert "{%" not in text, path
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == context["description"]
+    assert pyproject["project"]["authors"] == [
+        {"name": context["author_name"], "email": context["author_email"]}
+    ]
 
     lint = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
     assert lint.returncode == 0, lint.stdout + lint.stderr
