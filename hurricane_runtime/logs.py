@@ -92,10 +92,16 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+_last_second: list = [None, ""]  # (second, its formatted text): lines of one second share it
+
+
 def _iso_timestamp(created: float) -> str:
     seconds = int(created)
-    millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    cached_second, text = _last_second
+    if seconds != cached_second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _last_second[:] = [seconds, text]
+    return f"{text}.{int((created - seconds) * 1000):03d}Z"
 
 
 def make_handler(log_format: str) -> logging.Handler:
@@ -145,17 +151,28 @@ class AccessLog:
             # Only from the record: never guessed from whatever context the listener runs in.
             "traceparent": getattr(record, "traceparent", None),
         }
-        access_logger.info(
+        # makeRecord + handle is what ``info`` does, minus the stack walk that finds the
+        # caller's file and line: an access line knows where it comes from.
+        line = access_logger.makeRecord(
+            access_logger.name,
+            logging.INFO,
+            __file__,
+            0,
             "%s %s %s %s %sB %.1fms request_id=%s",
-            record.remote_addr,
-            record.method,
-            record.path,
-            record.status,
-            record.response_bytes,
-            duration_ms,
-            record.request_id,
+            (
+                record.remote_addr,
+                record.method,
+                record.path,
+                record.status,
+                record.response_bytes,
+                duration_ms,
+                record.request_id,
+            ),
+            None,
+            func="request_finished",
             extra=fields,
         )
+        access_logger.handle(line)
 
     def probe_finished(self, record: RequestRecord) -> None:
         if self.log_probes:
