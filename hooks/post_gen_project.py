@@ -43,7 +43,12 @@ DOCS = {
 
 # Rendered files that belong to some answers only: path in the project -> keep it when true.
 # Later options (Celery, an AMQP consumer, websockets) add their files here.
-ONLY_WHEN = {}
+ONLY_WHEN = {
+    # One SQLite pod cannot be autoscaled or kept up through a disruption budget; the prod
+    # overlay's kustomization lists these two for PostgreSQL only.
+    "k8s/overlays/prod/hpa.yaml": _postgresql,
+    "k8s/overlays/prod/pdb.yaml": _postgresql,
+}
 
 
 def template_dir() -> Path:

@@ -70,8 +70,19 @@ ALWAYS = [
     "{slug}/items/migrations/0001_initial.py",
     "tests/test_items.py",
     "tests/test_signals.py",
+    "docs/index.md",
+    "docs/settings.md",
+    "docs/testing.md",
+    "docs/runtime.md",
+    "docs/observability.md",
+    "docs/container.md",
+    "docs/kubernetes.md",
 ]
-ONLY_POSTGRESQL = ["docs/postgresql.md"]
+ONLY_POSTGRESQL = [
+    "docs/postgresql.md",
+    "k8s/overlays/prod/hpa.yaml",
+    "k8s/overlays/prod/pdb.yaml",
+]
 ONLY_SQLITE = ["docs/sqlite.md"]
 NEVER = ["docs/template.md", "docs/benchmarks.md", "hooks", "cookiecutter.json"]
 
