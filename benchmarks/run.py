@@ -124,6 +124,20 @@ class SpecFactory:
         return specs
 
 
+def runtime_revision() -> str:
+    """The commit measured, flagged when hurricane_runtime/ has uncommitted changes."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=procs.REPO_ROOT, capture_output=True, text=True, timeout=30
+        )
+        return result.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "hurricane_runtime")
+    return commit + (" + uncommitted hurricane_runtime changes" if dirty else "")
+
+
 def fresh_log_dir() -> Path:
     """Server logs of this run, kept after it (git-ignored) for a look when a figure is odd."""
     log_dir = RESULTS_DIR / "logs"
@@ -152,6 +166,7 @@ def run(options: argparse.Namespace, scratch: Path) -> dict:
             "command": "python benchmarks/run.py " + shlex.join(sys.argv[1:]),
             "mode": "quick" if options.quick else "full",
             "database": database,
+            "revision": runtime_revision(),
             "pinning": "server on core 0, clients on core 1"
             if procs.pinning_available()
             else "none (fewer than 2 cores)",

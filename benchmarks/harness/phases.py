@@ -6,9 +6,9 @@ Each phase starts the servers it needs, measures, stops them and returns plain d
 import time
 from pathlib import Path
 
-from . import load
+from . import cpu, load
 from .probe_sampler import ProbeSampler
-from .procs import Server, ServerSpec
+from .procs import SERVER_CORE, Server, ServerSpec
 from .shutdown_client import run_sigterm_test
 from .stats import median_and_spread, ratio
 
@@ -47,22 +47,48 @@ def measure_throughput(specs, log_dir, rounds, seconds, warmup_s, connections, s
             order = servers[shift:] + servers[:shift]
             for view, path in THROUGHPUT_VIEWS.items():
                 for server in order:
-                    result = load.run_wrk(server.url(path), connections, seconds)
-                    say(
-                        f"  round {round_number + 1} {view:4} {server.spec.name:18} "
-                        f"{result.rps:8.0f} req/s  p99 {result.p99_ms:7.2f} ms"
-                    )
-                    runs.append(
-                        {
-                            "server": server.spec.name,
-                            "view": view,
-                            "round": round_number + 1,
-                            **result.as_dict(),
-                        }
-                    )
+                    runs.append(measured_run(server, view, path, connections, seconds))
+                    runs[-1]["round"] = round_number + 1
+                    say(describe_run(runs[-1]))
     finally:
         stop_all(servers)
     return {"runs": runs, "summary": summarise_throughput(runs, [s.name for s in specs])}
+
+
+def measured_run(server: Server, view: str, path: str, connections: int, seconds: float) -> dict:
+    """One wrk run plus the CPU the server (and its neighbours on its core) used meanwhile."""
+    before = cpu.snapshot(SERVER_CORE, server.pid)
+    result = load.run_wrk(server.url(path), connections, seconds)
+    usage = cpu.usage_between(before, cpu.snapshot(SERVER_CORE, server.pid))
+    per_cpu_second = result.requests / usage["server_cpu_s"] if usage["server_cpu_s"] else None
+    return {
+        "server": server.spec.name,
+        "view": view,
+        **result.as_dict(),
+        **usage,
+        "requests_per_cpu_s": round(per_cpu_second, 1) if per_cpu_second else None,
+    }
+
+
+def describe_run(run: dict) -> str:
+    return (
+        f"  round {run['round']} {run['view']:4} {run['server']:18} {run['rps']:7.0f} req/s"
+        f"  p99 {run['p99_ms']:8.2f} ms  server {run['server_core_share']:.0%} of core 0,"
+        f" others {run['others_core_share']:.0%}"
+    )
+
+
+def paired_ratios(runs: list[dict], view: str, name: str, key: str) -> list[float]:
+    """``key`` of ``name`` divided by gunicorn's in the same round: noise hits both alike."""
+    ratios = []
+    for run in runs:
+        if run["view"] != view or run["server"] != name:
+            continue
+        for other in runs:
+            same_round = other["view"] == view and other["round"] == run["round"]
+            if same_round and other["server"] == BASELINE and other[key] and run[key]:
+                ratios.append(run[key] / other[key])
+    return ratios
 
 
 def summarise_throughput(runs: list[dict], server_names: list[str]) -> dict:
@@ -75,6 +101,11 @@ def summarise_throughput(runs: list[dict], server_names: list[str]) -> dict:
             per_server[name] = {
                 "rps": median_and_spread([run["rps"] for run in mine]),
                 "p99_ms": median_and_spread([run["p99_ms"] for run in mine]),
+                "requests_per_cpu_s": median_and_spread(
+                    [run["requests_per_cpu_s"] for run in mine if run["requests_per_cpu_s"]]
+                ),
+                "others_core_share": median_and_spread([run["others_core_share"] for run in mine]),
+                "paired_rps_ratio": median_and_spread(paired_ratios(runs, view, name, "rps")),
                 "socket_errors": sum(run["socket_errors"] for run in mine),
                 "non_2xx_3xx": sum(run["non_2xx_3xx"] for run in mine),
             }
@@ -82,6 +113,9 @@ def summarise_throughput(runs: list[dict], server_names: list[str]) -> dict:
         for figures in per_server.values():
             figures["rps_ratio"] = ratio(figures["rps"]["median"], baseline["rps"]["median"])
             figures["p99_ratio"] = ratio(figures["p99_ms"]["median"], baseline["p99_ms"]["median"])
+            figures["cpu_efficiency_ratio"] = ratio(
+                figures["requests_per_cpu_s"]["median"], baseline["requests_per_cpu_s"]["median"]
+            )
         summary[view] = per_server
     return summary
 
