@@ -48,7 +48,8 @@ def render(session):
 @nox.session(python=PYTHON)
 def project(session):
     """Install representative bakes as their README says and run their own checks."""
-    session.install(*TEMPLATE_TEST_DEPS)
+    # uv: `make lock` in a copy of each bake proves the template's lock files are current.
+    session.install(*TEMPLATE_TEST_DEPS, "uv==0.13.9")
     session.run("pytest", "tests/project", *session.posargs)
 
 
