@@ -7,8 +7,9 @@ project configured none:
 - if the ``hurricane_runtime`` logger has no handler of its own, one stream handler (stdout)
   is attached to it with our formatter, and propagation is turned off so that a project's root
   handler does not print every line a second time;
-- in JSON mode, if the root logger has no handler either, the same handler is attached to root
-  so that errors logged by Django (``django.request``) and by the project are JSON lines too.
+- if the root logger has no handler either, the same handler is attached to root so that
+  errors logged by Django (``django.request``) and by the project are printed, in the same
+  format. (With DEBUG on and text lines Django's own console handler prints them already.)
 
 A project that configures either logger in ``LOGGING`` keeps full control; it can use
 ``hurricane_runtime.logs.JSONFormatter`` or ``TextFormatter`` in its own handlers.
@@ -110,8 +111,12 @@ def make_handler(log_format: str) -> logging.Handler:
     return handler
 
 
-def configure(log_format: str = "text") -> logging.Handler | None:
-    """Attach our handler where the project configured none; return it (None if not added)."""
+def configure(log_format: str = "text", django_debug: bool | None = None) -> logging.Handler | None:
+    """Attach our handler where the project configured none; return it (None if not added).
+
+    ``django_debug`` defaults to ``settings.DEBUG``: while it is on, Django's own console
+    handler already prints request errors, so in text mode root is left alone.
+    """
     if log_format not in ("text", "json"):
         raise ValueError(f"log_format must be 'text' or 'json', not {log_format!r}")
     if logger.handlers:
@@ -122,9 +127,21 @@ def configure(log_format: str = "text") -> logging.Handler | None:
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
     root = logging.getLogger()
-    if log_format == "json" and not root.handlers:
+    if django_debug is None:
+        django_debug = _django_debug()
+    if not root.handlers and (log_format == "json" or not django_debug):
         root.addHandler(handler)
     return handler
+
+
+def _django_debug() -> bool:
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return bool(settings.DEBUG)
+    except ImproperlyConfigured:
+        return False
 
 
 class AccessLog:

@@ -235,10 +235,15 @@ def test_root_gets_our_json_handler_only_when_the_project_has_none():
         assert root.handlers == [projects_root_handler]
 
 
-def test_text_mode_leaves_root_alone():
+def test_text_mode_prints_django_errors_unless_django_debug_does_already():
     with unconfigured_root() as root:
-        logs.configure("text")
-        assert root.handlers == []
+        logs.configure("text", django_debug=True)
+        assert root.handlers == []  # Django's console handler prints them while DEBUG is on
+
+    logging.getLogger("hurricane_runtime").handlers.clear()
+    with unconfigured_root() as root:
+        handler = logs.configure("text", django_debug=False)
+        assert root.handlers == [handler]
 
 
 def test_a_traceparent_on_the_record_is_passed_through(capsys):
