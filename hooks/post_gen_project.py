@@ -72,6 +72,9 @@ def template_dir() -> Path:
 
 
 def copy_runtime(template: Path) -> None:
+    # Rendering over an existing project (`cookiecutter -f`) replaces the runtime as a whole:
+    # projects never edit their copy.
+    shutil.rmtree(PROJECT / "hurricane_runtime", ignore_errors=True)
     shutil.copytree(
         template / "hurricane_runtime",
         PROJECT / "hurricane_runtime",
@@ -102,6 +105,8 @@ def remove_unchosen() -> None:
 def write_local_secret() -> None:
     """A random key for local runs only: `.env` is git-ignored and never used in production."""
     env_file = PROJECT / ".env"
+    if env_file.exists():  # rendering over an existing project keeps its local settings
+        return
     env_file.write_text(
         "# Local development only (git-ignored). Production reads its secrets from Kubernetes.\n"
         f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
 
 from tests.helpers import TEMPLATE_DIR, bake
 
@@ -196,3 +197,19 @@ def test_git_checkout_finds_the_runtime(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out" / "hurricane_service" / "hurricane_runtime" / "__init__.py").is_file()
+
+
+def test_rendering_over_an_existing_project_keeps_its_env_and_replaces_the_runtime(tmp_path):
+    project = bake(tmp_path)
+    env = (project / ".env").read_text()
+    stale = project / "hurricane_runtime" / "removed_upstream.py"
+    stale.write_text("")
+
+    again = cookiecutter(
+        str(TEMPLATE_DIR), no_input=True, output_dir=str(tmp_path), overwrite_if_exists=True
+    )
+
+    assert Path(again) == project
+    assert (project / ".env").read_text() == env
+    assert not stale.exists()
+    assert (project / "hurricane_runtime" / "__init__.py").is_file()
