@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import zipfile
 
 import pytest
 
@@ -124,3 +125,26 @@ def test_lock_files_are_current(project, tmp_path):
         assert (copy / name).read_text() == (project / name).read_text(), (
             f"{name} is stale: run `python tests/lock.py` in the template"
         )
+
+
+def test_distribution_holds_the_service_and_the_runtime(project, tmp_path):
+    run(
+        [
+            str(project / ".venv/bin/python"),
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            ".",
+        ],
+        project,
+    )
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        top_level = {name.split("/")[0] for name in archive.namelist()}
+    assert project.name in top_level
+    assert "hurricane_runtime" in top_level
+    assert "tests" not in top_level
