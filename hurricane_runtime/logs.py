@@ -166,7 +166,7 @@ class AccessLog:
             "bytes": record.response_bytes,
             "request_id": record.request_id or None,
             # Only from the record: never guessed from whatever context the listener runs in.
-            "traceparent": getattr(record, "traceparent", None),
+            "traceparent": record.traceparent,
         }
         # makeRecord + handle is what ``info`` does, minus the stack walk that finds the
         # caller's file and line: an access line knows where it comes from.

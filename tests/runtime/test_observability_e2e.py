@@ -130,6 +130,7 @@ def test_json_access_logs_parse_line_by_line_and_echo_request_ids(start_serve):
     assert first["method"] == "GET"
     assert isinstance(first["duration_ms"], float) and first["queue_wait_ms"] >= 0
     assert first["remote_addr"] == "127.0.0.1"
+    assert first["traceparent"] == TRACEPARENT
     assert access[5]["request_id"] == generated_id
     assert not any(line["path"] == "/ready" for line in access)
     errors = [line for line in lines if line["level"] == "ERROR"]
@@ -167,13 +168,9 @@ def test_request_context_never_crosses_between_concurrent_requests(start_serve):
     assert len(access) == 200
     for line in access:
         assert line["route"] == "context/"
-        assert line["traceparent"] in (None, sent[line["request_id"]])
+        assert line["traceparent"] == sent[line["request_id"]]  # its own, or None
 
 
-@pytest.mark.xfail(
-    reason="RequestRecord has no traceparent field yet: the server must pass it for access lines",
-    strict=False,
-)
 def test_access_lines_carry_the_requests_traceparent(start_serve):
     served = start_serve(env={"HURRICANE_LOG_FORMAT": "json"})
     served.get("/json/", headers={"X-Request-ID": "with-trace", "traceparent": TRACEPARENT})
