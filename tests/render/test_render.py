@@ -21,6 +21,8 @@ BAKES = {
     "project name with dashes": {"project_name": "Order-Intake Service"},
     "explicit slug": {"project_slug": "orders_api"},
     "longest slug": {"project_slug": "a" * 36 + "_api"},
+    "author": {"author_name": "Ops Team", "author_email": "ops+orders@corp.example.org"},
+    "description": {"description": "Takes orders from the shop and hands them to billing."},
     "namespace": {"k8s_namespace": "team-orders"},
     "public host": {"public_host": "orders.internal.corp.example.org"},
     "image with registry port": {"image_name": "registry.local:5000/team/orders-api"},
