@@ -34,7 +34,7 @@ def served(tmp_path):
         "DATABASE_URL": "",  # local settings: SQLite in the project folder
         "HURRICANE_PORT": str(app_port),
         "HURRICANE_PROBE_PORT": str(probe_port),
-        "HURRICANE_SHUTDOWN_DELAY": "1",
+        "HURRICANE_SHUTDOWN_DELAY": "2",
         "HURRICANE_DRAIN_TIMEOUT": "3",
     }
     log = (tmp_path / "serve.log").open("w+")
