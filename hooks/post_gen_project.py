@@ -57,8 +57,8 @@ def template_dir() -> Path:
     repo_dir = Path(ANSWERS["_repo_dir"])
     candidates = [repo_dir]
     if not repo_dir.is_absolute():
-        # cookiecutter runs hooks from inside the repository folder, so its working folder
-        # is the template; PWD is where the person started cookiecutter.
+        # While the hook runs, cookiecutter (our parent process) has the repository as its
+        # working folder (Linux shows it in /proc); PWD is where the person started it.
         candidates = [
             Path(f"/proc/{os.getppid()}/cwd"),
             Path(os.environ.get("PWD", ".")) / repo_dir,
