@@ -29,6 +29,11 @@ def parse_options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, help="warm-up per server and view (3)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--workers", type=int, default=4, help="serve worker threads (4)")
+    parser.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        help="experiment: run serve with sys.setswitchinterval(MS / 1000) (Python's default 5)",
+    )
     parser.add_argument("--probe-seconds", type=float, help="length of each probe scenario (10)")
     parser.add_argument("--startup-repeats", type=int, help="spawns per server (5)")
     parser.add_argument(
@@ -94,8 +99,9 @@ def prepare_database(env: dict[str, str]) -> None:
 class SpecFactory:
     """Builds server specs on fresh ports; knows which serve options exist."""
 
-    def __init__(self, env: dict[str, str], workers: int, serve_help: str):
+    def __init__(self, env, workers: int, serve_help: str, switch_interval_ms=None):
         self.env = env
+        self.switch_interval_ms = switch_interval_ms
         self.workers = workers
         self.serve_help = serve_help
 
@@ -106,7 +112,14 @@ class SpecFactory:
         return procs.gunicorn_spec(self.env, procs.free_port())
 
     def serve(self, *extra: str, name: str = "serve") -> procs.ServerSpec:
-        return procs.serve_spec(self.env, procs.free_port_pair(), self.workers, list(extra), name)
+        return procs.serve_spec(
+            self.env,
+            procs.free_port_pair(),
+            self.workers,
+            list(extra),
+            name,
+            self.switch_interval_ms,
+        )
 
     def serve_for_sigterm(self) -> procs.ServerSpec:
         """A short shutdown delay and a bounded drain keep the test short."""
@@ -156,7 +169,7 @@ def run(options: argparse.Namespace, scratch: Path) -> dict:
     database, database_env = choose_database(options.database, scratch)
     env = procs.server_env(database_env)
     prepare_database(env)
-    factory = SpecFactory(env, options.workers, procs.serve_help(env))
+    factory = SpecFactory(env, options.workers, procs.serve_help(env), options.switch_interval_ms)
     log_dir = fresh_log_dir()
     notes = []
     if not factory.serve_help:
@@ -174,6 +187,7 @@ def run(options: argparse.Namespace, scratch: Path) -> dict:
             "rounds": options.rounds,
             "seconds": options.seconds,
             "workers": options.workers,
+            "switch_interval_ms": options.switch_interval_ms,
             "loadavg_start": [round(x, 2) for x in os.getloadavg()],
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "notes": notes,

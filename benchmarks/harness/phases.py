@@ -129,10 +129,12 @@ def sample_probes_under_load(
     if load_path is not None:
         wrk = load.start_wrk(server.url(load_path), connections, seconds, timeout_s=10)
         time.sleep(1.0)  # let the pool fill before sampling
+    before = cpu.snapshot(SERVER_CORE, server.pid)
     sampler.start()
     time.sleep(seconds - 1.0 if wrk else seconds)
     probes = sampler.stop()
-    result = {"probes": probes, "load_path": load_path, "connections": connections}
+    usage = cpu.usage_between(before, cpu.snapshot(SERVER_CORE, server.pid))
+    result = {"probes": probes, "load_path": load_path, "connections": connections, **usage}
     if wrk is not None:
         result["load"] = load.finish_wrk(wrk, server.url(load_path), connections, seconds).as_dict()
     return result

@@ -120,7 +120,12 @@ def gunicorn_spec(env: dict[str, str], port: int) -> ServerSpec:
 
 
 def serve_spec(
-    env: dict[str, str], port: int, workers: int | None, extra: list[str], name: str = "serve"
+    env: dict[str, str],
+    port: int,
+    workers: int | None,
+    extra: list[str],
+    name: str = "serve",
+    switch_interval_ms: float | None = None,
 ) -> ServerSpec:
     """``manage.py serve`` on ``port`` with its probes on ``port + 1``."""
     argv = [
@@ -136,7 +141,22 @@ def serve_spec(
     ]
     if workers is not None:
         argv += ["--workers", str(workers)]
-    return ServerSpec(name, argv + extra, port, "/startup", probe_port=port + 1, env=env)
+    argv += extra
+    if switch_interval_ms is not None:
+        argv = with_switch_interval(argv, switch_interval_ms)
+    return ServerSpec(name, argv, port, "/startup", probe_port=port + 1, env=env)
+
+
+def with_switch_interval(argv: list[str], milliseconds: float) -> list[str]:
+    """Run ``argv`` (a Python script) with ``sys.setswitchinterval`` set first: an experiment
+    knob for how long a thread waiting for the GIL (the IOLoop answering a probe) may wait."""
+    program = (
+        "import runpy, sys; "
+        f"sys.setswitchinterval({milliseconds / 1000!r}); "
+        f"sys.argv = {argv[1:]!r}; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    return [argv[0], "-c", program]
 
 
 def serve_help(env: dict[str, str]) -> str:

@@ -46,8 +46,9 @@ def throughput_table(summary: dict) -> list[str]:
 
 def probe_table(probes: dict) -> list[str]:
     lines = [
-        "| load | probe | samples | p50 ms | p99 ms | max ms | statuses | load req/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| load | probe | samples | p50 ms | p99 ms | max ms | statuses | load req/s "
+        "| others on core 0 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for scenario, result in probes.items():
         if scenario == "workers":
@@ -62,7 +63,7 @@ def probe_table(probes: dict) -> list[str]:
             lines.append(
                 f"| {label} | {path} | {figures['count']} | {fmt(figures['p50_ms'])} "
                 f"| {fmt(figures['p99_ms'])} | {fmt(figures['max_ms'])} | {statuses} "
-                f"| {load_text} |"
+                f"| {load_text} | {fmt(result.get('others_core_share'))} |"
             )
     return lines
 
