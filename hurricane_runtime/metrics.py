@@ -63,7 +63,7 @@ class Metrics:
     def __init__(self, state: RuntimeState, project_version: str = "", include_default=True):
         self.state = state
         self.registry = CollectorRegistry(auto_describe=False)
-        self._children: dict[tuple[str, str, str], tuple] = {}
+        self._children: dict[tuple[str, int, str], tuple] = {}
         self._routes: set[str] = {UNMATCHED_ROUTE}
         self._bind_lock = threading.Lock()
         self._lag_callback = None
@@ -94,7 +94,8 @@ class Metrics:
         )
         self.worker_busy_seconds = Counter(
             "worker_busy_seconds",
-            "Seconds worker threads spent running requests (rate() / workers = utilisation).",
+            "Seconds from a worker picking a request up to its response finishing "
+            "(rate() / workers = utilisation).",
             namespace=NAMESPACE,
             registry=registry,
         )
@@ -142,6 +143,9 @@ class Metrics:
         children[0]()
         children[1](record.duration)
         self._queue_wait_observe(record.queue_wait)
+        # Time after the wait: the view and the response's delivery. Delivery after the view
+        # returned runs on the loop, so this slightly overstates a worker's share for big
+        # bodies to slow clients; it is exact enough for a utilisation ratio.
         busy = record.duration - record.queue_wait
         if busy > 0:
             self._busy_inc(busy)
