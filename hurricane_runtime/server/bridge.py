@@ -197,10 +197,49 @@ class DjangoBridge:
                     return HttpResponse(b"Not Found\n", status=404, content_type="text/plain")
         return self.handler.get_response(request)
 
+    def _respond_whole(self, exchange, response, status, request_id, send_body) -> None:
+        """Encode status line, headers and body into one bytes object, here on the worker.
+
+        The loop then only writes it: no header objects, no formatting, no second write.
+        Django already refuses CR/LF in header names and values, so lines are safe to join.
+        """
+        content = response.content
+        lines = [f"HTTP/1.1 {status} {response.reason_phrase}\r\n"]
+        has_length = has_id = False
+        for name, value in response.items():
+            lines.append(f"{name}: {value}\r\n")
+            lower = name.lower()
+            if lower == "content-length":
+                has_length = True
+            elif lower == "x-request-id":
+                has_id = True
+        for cookie in response.cookies.values():
+            lines.append(f"Set-Cookie: {cookie.OutputString()}\r\n")
+        if not has_length and status not in _NO_BODY_STATUS:
+            lines.append(f"Content-Length: {len(content)}\r\n")
+        if not has_id:
+            lines.append(f"X-Request-ID: {request_id}\r\n")
+        keep_alive = exchange.keep_alive()
+        if not keep_alive:
+            lines.append("Connection: close\r\n")
+        elif exchange.start_line.version == "HTTP/1.0":
+            lines.append("Connection: keep-alive\r\n")
+        lines.append("\r\n")
+        data = "".join(lines).encode("latin-1")
+        if send_body and content:
+            data += content
+        else:
+            content = b""
+        self.post(exchange.send_encoded, status, data, len(content), not keep_alive)
+
     def _respond(self, exchange, request, response, request_id: str) -> None:
         if request is not None and getattr(request, "route_override", None):
             exchange.route = request.route_override
         status = response.status_code
+        send_body = exchange.start_line.method != "HEAD" and status not in _NO_BODY_STATUS
+        if not response.streaming:
+            self._respond_whole(exchange, response, status, request_id, send_body)
+            return
         headers = HTTPHeaders()
         for name, value in response.items():
             headers.add(name, value)
@@ -208,19 +247,6 @@ class DjangoBridge:
             headers.add("Set-Cookie", cookie.OutputString())
         if REQUEST_ID_HEADER not in headers:
             headers[REQUEST_ID_HEADER] = request_id
-        send_body = exchange.start_line.method != "HEAD" and status not in _NO_BODY_STATUS
-        if not response.streaming:
-            content = response.content
-            if "Content-Length" not in headers and status not in _NO_BODY_STATUS:
-                headers["Content-Length"] = str(len(content))
-            self.post(
-                exchange.send_whole,
-                status,
-                response.reason_phrase,
-                headers,
-                content if send_body else None,
-            )
-            return
         window = exchange.window = threading.Semaphore(STREAM_WINDOW)
         self.post(exchange.send_head, status, response.reason_phrase, headers)
         if not send_body:

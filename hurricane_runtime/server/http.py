@@ -152,6 +152,37 @@ class Exchange(HTTPMessageDelegate):
             self.close_after = True
         return ResponseStartLine("HTTP/1.1", status, reason)
 
+    def keep_alive(self) -> bool:
+        """May the connection carry another request after this response? (any thread)
+
+        False while draining, so keep-alive clients move to another pod; otherwise HTTP/1.1
+        keeps alive unless the client asked to close, HTTP/1.0 only if it asked to keep.
+        """
+        if self.server.state.draining:
+            return False
+        connection = self.headers.get("Connection", "").lower()
+        if self.start_line.version == "HTTP/1.1":
+            return connection != "close"
+        return connection == "keep-alive"
+
+    def send_encoded(self, status: int, data: bytes, body_size: int, close: bool) -> None:
+        """Write a whole pre-encoded response (status line, headers, body) and finish."""
+        self.status = status
+        if self.closed:
+            self._complete()
+            return
+        try:
+            self.conn.write(data)
+            self.conn.finish()
+            self.response_bytes = body_size
+            if close:
+                self.close_after = True
+                self._close_if_draining()
+        except Exception:
+            logger.exception("error writing the response to %s", self.path)
+            self.conn.close()
+        self._complete()
+
     def send_whole(self, status: int, reason: str, headers: HTTPHeaders, body) -> None:
         if self.closed:
             self._complete()

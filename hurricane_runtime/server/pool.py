@@ -14,7 +14,7 @@ when a probe or a metric needs them, so the hot path pays nothing for them.
 import collections
 import contextlib
 import logging
-import queue
+import os
 import threading
 
 from django.db import connections
@@ -52,11 +52,19 @@ class LoopChannel:
 
 
 class WorkerPool:
-    """A fixed number of threads, each running ``job(*args)`` tuples from one queue."""
+    """A fixed number of threads, each running ``job(*args)`` tuples from one queue.
+
+    The queue is a deque plus a pipe used as a counting semaphore: one byte per job. Waking
+    a worker is then an ``os.write``, which releases the GIL while the kernel wakes the
+    worker, so the worker can start on Django at once. A lock-based queue wakes it while the
+    loop still holds the GIL: on a busy core the worker wakes only to wait for the GIL again,
+    two useless context switches per request.
+    """
 
     def __init__(self, size: int, name: str = "hurricane-worker"):
         self.size = size
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs: collections.deque = collections.deque()
+        self._wake_read, self._wake_write = os.pipe()
         self.submitted = 0  # changed on the loop thread only
         # One [started, finished] slot per worker thread, each written by its thread only.
         self._counts = [[0, 0] for _ in range(size)]
@@ -70,7 +78,8 @@ class WorkerPool:
     def submit(self, fn, *args) -> None:
         """Queue ``fn(*args)`` for a worker. Call from the loop thread."""
         self.submitted += 1
-        self._queue.put((fn, args))
+        self._jobs.append((fn, args))
+        os.write(self._wake_write, b"j")
 
     @property
     def started(self) -> int:
@@ -90,10 +99,12 @@ class WorkerPool:
 
     def _work(self, index: int) -> None:
         count = self._counts[index]
-        get = self._queue.get
+        jobs = self._jobs
+        wake_read = self._wake_read
         try:
             while True:
-                job = get()
+                os.read(wake_read, 1)  # one byte per job: the job is in the deque
+                job = jobs.popleft()
                 if job is None:
                     return
                 count[0] += 1
@@ -111,6 +122,7 @@ class WorkerPool:
     def shutdown(self, timeout: float = 5.0) -> None:
         """Let queued jobs finish, then stop every thread (closing its DB connections)."""
         for _ in self._threads:
-            self._queue.put(None)
+            self._jobs.append(None)
+            os.write(self._wake_write, b"q")
         for thread in self._threads:
             thread.join(timeout)

@@ -125,7 +125,8 @@ class Served:
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            # headers: an http.client.HTTPMessage, case-insensitive like HTTP itself
+            return response.status, response.headers, response.read()
         finally:
             conn.close()
 
