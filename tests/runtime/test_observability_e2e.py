@@ -101,6 +101,7 @@ def test_webhooks_arrive_signed_on_startup_and_on_sigterm(start_serve):
     assert ("startup", "healthy") in kinds[: len(up)]
     assert ("readiness", "healthy") in kinds[: len(up)]
     assert kinds[-1] == ("readiness", "unhealthy"), kinds  # the SIGTERM flipped readiness
+    assert events[-1]["reason"] == "draining"
     assert [e["sequence"] for e in events] == sorted(e["sequence"] for e in events)
     assert {e["pod"] for e in events} == {"testproject-abc"}
     assert {e["version"] for e in events} == {"9.9.9"}
@@ -241,3 +242,18 @@ def test_a_hung_webhook_receiver_does_not_slow_the_server(start_serve, silent_re
     assert "webhook flush timed out" in output  # bounded: gave up after its 3 s
     flush_seconds = time.monotonic() - stop_begin - drain_seconds(output)
     assert flush_seconds < 6, output
+
+
+def test_a_failed_startup_is_reported_before_the_process_exits(start_serve):
+    with Receiver(secret=SECRET) as receiver:
+        served = start_serve(
+            "--command",
+            "no_such_management_command",
+            env={"HURRICANE_WEBHOOK_URL": receiver.url, "HURRICANE_WEBHOOK_SECRET": SECRET},
+            wait=False,
+        )
+        assert served.wait_exit(timeout=60) != 0
+        events = receiver.wait_for(1, timeout=5)
+    failures = [e for e in events if (e["type"], e["status"]) == ("startup", "unhealthy")]
+    assert failures, events
+    assert "no_such_management_command" in failures[-1]["reason"]
