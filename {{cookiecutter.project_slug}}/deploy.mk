@@ -32,8 +32,8 @@ HAS_MIGRATE_JOB := {{ "yes" if cookiecutter.database == "postgresql" else "" }}
 CONTAINER_ENGINE ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
 	elif command -v podman >/dev/null 2>&1; then echo podman; fi)
 
-# A scratch kustomization that adds the image tag to the chosen overlay, so the tracked files
-# never change on deploy. kustomize wants a relative path to the overlay.
+# A scratch kustomization that adds the image tag (and the version label) to the chosen overlay,
+# so the tracked files never change on deploy. kustomize wants a relative path to the overlay.
 # Made only for the goals that use it, and removed by them.
 DEPLOY_DIR := $(if $(filter manifests deploy undeploy,$(MAKECMDGOALS)),$(shell mktemp -d))
 define kustomization
@@ -43,6 +43,9 @@ images:
   - name: {{ cookiecutter.image_name }}
     newName: $(IMAGE)
     newTag: "$(TAG)"
+labels:
+  - pairs:
+      app.kubernetes.io/version: "$(TAG)"
 endef
 export kustomization
 

@@ -417,6 +417,9 @@ def test_make_manifests_prints_the_overlay_with_the_tag(projects, overlay):
     deployment = next(doc for doc in docs if doc["kind"] == "Deployment")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "registry.example.com/hurricane-service:1.2.3"
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/version"] == "1.2.3"
+    # The version label stays out of selectors, which cannot change after creation.
+    assert "app.kubernetes.io/version" not in deployment["spec"]["selector"]["matchLabels"]
 
 
 def test_deploy_without_cluster_context_fails_clearly(projects, tmp_path):
