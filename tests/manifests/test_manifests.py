@@ -371,6 +371,9 @@ def test_scaling_migrations_and_exposure(rendered, bake_name, overlay):
         assert "DATABASE_URL" not in r.config_map_data(), "DATABASE_URL belongs in the Secret"
     if overlay == "dev":
         assert spec["replicas"] == 1
+        # Reached by port-forward over plain HTTP: the production HTTPS redirect is off.
+        assert r.config_map_data()["DJANGO_SECURE_SSL_REDIRECT"] == "false"
+        assert "localhost" in r.config_map_data()["DJANGO_ALLOWED_HOSTS"].split(",")
         assert "Ingress" not in kinds and "HorizontalPodAutoscaler" not in kinds
         return
     ingress = r.one("Ingress")
