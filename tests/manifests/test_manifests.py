@@ -3,6 +3,7 @@ oldest and newest Kubernetes we support, and follows our rules: Pod Security Sta
 "restricted", probes on the runtime's own ports and paths, a grace period that covers the
 runtime's shutdown, no removed apiVersions, recommended labels."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -435,7 +436,87 @@ def test_deploy_without_cluster_context_fails_clearly(projects, tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": __import__("os").environ["PATH"], "KUBECONFIG": str(tmp_path / "none")},
+        env={"PATH": os.environ["PATH"], "KUBECONFIG": str(tmp_path / "none")},
     )
     assert result.returncode != 0
     assert "no current context" in result.stderr
+
+
+FAKE_KUBECTL = """#!/bin/sh
+# Stands in for kubectl against a cluster: records each call, answers like a healthy cluster.
+echo "$*" >> "$KUBECTL_LOG"
+case "$*" in
+    "config current-context") echo fake-context ;;
+    *"get secret"*) [ -z "$FAKE_NO_SECRET" ] || exit 1 ;;
+    *"get job"*) echo "$FAKE_JOB_STATE" ;;
+    *"apply -k"*) "$REAL_KUBECTL" kustomize "$3" > "$KUBECTL_LOG.applied" ;;
+esac
+exit 0
+"""
+
+
+def run_deploy(project, tmp_path, **env):
+    fake = tmp_path / "kubectl"
+    fake.write_text(FAKE_KUBECTL)
+    fake.chmod(0o755)
+    log = tmp_path / "calls.log"
+    environ = {
+        "PATH": os.environ["PATH"],
+        "KUBECTL_LOG": str(log),
+        "REAL_KUBECTL": kubectl(),
+        "FAKE_JOB_STATE": "SuccessCriteriaMet Complete ",
+        **env,
+    }
+    result = subprocess.run(
+        ["make", "--no-print-directory", "deploy", "OVERLAY=prod", "TAG=9.9.9", f"KUBECTL={fake}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+    )
+    calls = log.read_text().splitlines() if log.exists() else []
+    return result, calls, log
+
+
+def test_deploy_applies_then_waits_for_migrations_then_the_rollout(projects, tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project, _ = projects["default"]
+    result, calls, log = run_deploy(project, tmp_path)
+    assert result.returncode == 0, result.stderr
+    steps = [
+        next(i for i, call in enumerate(calls) if pattern in call)
+        for pattern in ("delete job hurricane-service-migrate", "apply -k", "get job", "rollout")
+    ]
+    assert steps == sorted(steps), calls
+    assert "-n hurricane-service rollout status deployment/hurricane-service" in calls[-1]
+    applied = [doc for doc in yaml.safe_load_all((tmp_path / "calls.log.applied").read_text())]
+    images = {
+        container["image"]
+        for doc in applied
+        if doc and doc["kind"] in {"Deployment", "Job"}
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {"registry.example.com/hurricane-service:9.9.9"}
+
+
+def test_deploy_stops_when_the_migration_job_fails(projects, tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project, _ = projects["default"]
+    result, calls, _ = run_deploy(project, tmp_path, FAKE_JOB_STATE="FailureTarget Failed ")
+    assert result.returncode != 0
+    assert "the migration Job failed" in result.stderr
+    assert not any("rollout" in call for call in calls)
+
+
+def test_deploy_refuses_without_the_secret(projects, tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project, _ = projects["default"]
+    result, calls, _ = run_deploy(project, tmp_path, FAKE_NO_SECRET="1")
+    assert result.returncode != 0
+    assert "Secret 'hurricane-service' does not exist" in result.stderr
+    assert "create secret generic" in result.stderr
+    assert not any("apply" in call for call in calls)
