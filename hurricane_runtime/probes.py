@@ -51,7 +51,6 @@ class Probes:
             self._checks_done,
             healthy_before_first_run=True,
         )
-        self.loop_alive = True  # cleared if the loop's heartbeat stops (see lifecycle)
 
     def start(self, asyncio_loop) -> None:
         self.readiness_checks.start(asyncio_loop)
@@ -98,9 +97,8 @@ class Probes:
         return reasons
 
     def liveness_reasons(self) -> list[str]:
+        # A stalled event loop cannot answer at all: the probe's own timeout reports it.
         reasons = []
-        if not self.loop_alive:
-            reasons.append("event loop stalled")
         pool = self.state.pool
         if pool is not None and not pool.alive():
             reasons.append("a worker thread died")

@@ -188,8 +188,10 @@ class Served:
         return self.wait_exit(timeout)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        """SIGKILL the whole process group (the server and any child it started)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
 
 
@@ -244,6 +246,8 @@ def start_serve(tmp_path, migrated_sqlite):
                 env=process_env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Own process group, so teardown also ends children (the autoreloader's).
+                start_new_session=True,
             )
         served = Served(proc, port, probe_port, log_path)
         started.append(served)

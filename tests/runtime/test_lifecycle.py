@@ -6,7 +6,7 @@ import http.client
 import signal
 import time
 
-from conftest import manage
+from conftest import TESTPROJECT, manage
 
 
 def test_startup_commands_run_in_order_before_serving(start_serve, tmp_path):
@@ -146,3 +146,16 @@ def test_drain_timeout_gives_up_and_says_so(start_serve):
             slow.result()
     assert code == 1
     assert "drain timeout" in served.output()
+
+
+def test_autoreload_restarts_on_code_change(start_serve):
+    served = start_serve("--autoreload")
+    assert served.output().count("serving on") == 1
+    deadline = time.monotonic() + 60
+    while served.output().count("serving on") < 2 and time.monotonic() < deadline:
+        # Touch until seen: a change before the reloader's first scan would go unnoticed.
+        (TESTPROJECT / "testproject" / "views.py").touch()
+        time.sleep(1.0)
+    assert served.output().count("serving on") == 2, served.output()
+    served.wait_probe("/startup", 200, timeout=30)
+    assert served.get("/json/")[0] == 200
