@@ -39,6 +39,7 @@ from .state import RuntimeState
 logger = logging.getLogger("hurricane_runtime")
 
 EXIT_OK = 0
+GIL_SWITCH_INTERVAL = 0.001
 EXIT_FAILED = 1
 
 
@@ -104,6 +105,11 @@ class Runtime:
 
     def run(self) -> int:
         """Serve until stopped; return the process exit code."""
+        # The IOLoop competes with the workers for the GIL. CPython makes a waiting thread
+        # wait up to the switch interval (5 ms) per request for the GIL, and a probe needs
+        # several: with CPU-bound views on every worker that adds up to tens of ms. 1 ms keeps
+        # probes fast at the cost of more frequent switches between CPU-bound threads.
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         observability.install(self.config, self.state, self.observers)
         _ensure_log_handler(self.config.debug)
         return asyncio.run(self._main(), debug=self.config.debug)
