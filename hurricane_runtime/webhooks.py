@@ -188,7 +188,11 @@ class WebhookSender:
                 event = self._queue[0]  # peek: it stays queued (and droppable) until done
                 self._sending = event
                 self._sending_evicted = False
-            outcome = self._attempt(event)
+            outcome, problem = self._attempt(event)
+            if outcome == "retry" and failures == 0:
+                logger.warning("webhook delivery failing (%s); retrying with backoff", problem)
+            elif outcome != "retry" and failures > 0:
+                logger.info("webhook delivery works again after %d failed attempt(s)", failures)
             with self._cond:
                 evicted = self._sending_evicted
                 self._sending = None
@@ -213,8 +217,8 @@ class WebhookSender:
                     self._queue.popleft()
                 self._cond.notify_all()  # wake a flush waiting for an empty queue
 
-    def _attempt(self, event: dict) -> str:
-        """One POST: "delivered", "retry" or "rejected" (permanent 4xx)."""
+    def _attempt(self, event: dict) -> tuple[str, str]:
+        """One POST: ("delivered" | "retry" | "rejected", what went wrong)."""
         body = json.dumps(event, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -227,23 +231,29 @@ class WebhookSender:
             headers[SIGNATURE_HEADER] = sign(self.secret, timestamp, body)
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _opener.open(request, timeout=self.timeout) as response:
                 response.read(1024)
-            return "delivered"
+            return "delivered", ""
         except urllib.error.HTTPError as error:
-            if 400 <= error.code < 500 and error.code not in (408, 429):
+            problem = f"HTTP {error.code} {error.reason}"
+            if error.code < 500 and error.code not in (408, 429):  # 3xx and 4xx: for good
                 logger.error(
-                    "webhook receiver refused event %s (%s %s); not retrying",
-                    event["type"],
-                    error.code,
-                    error.reason,
+                    "webhook receiver refused event %s (%s); not retrying", event["id"], problem
                 )
-                return "rejected"
-            reason = f"HTTP {error.code}"
+                return "rejected", problem
         except (OSError, ValueError) as error:  # refused, reset, timeout, bad URL
-            reason = repr(error)
-        logger.debug("webhook delivery failed (%s); will retry", reason)
-        return "retry"
+            problem = repr(error)
+        return "retry", problem
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would turn the POST into a GET without body: report it instead."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
 
 
 class WebhookCollector:

@@ -67,6 +67,15 @@ class Receiver:
                             receiver.events.append(event)
                     receiver._changed.notify_all()
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/somewhere-else")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self):  # only a followed redirect would get here
+                with receiver._changed:
+                    receiver.attempts += 1
+                self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -1,5 +1,6 @@
 """State-change webhooks against a real HTTP receiver on a loopback port."""
 
+import logging
 import socket
 import subprocess
 import sys
@@ -79,7 +80,8 @@ def test_signature_covers_timestamp_and_body_and_rejects_replays():
     assert not verify_signature(SECRET, headers, body, now=now + 3600)
 
 
-def test_delivery_resumes_in_order_after_the_receiver_was_down():
+def test_delivery_resumes_in_order_after_the_receiver_was_down(caplog):
+    caplog.set_level(logging.INFO, logger="hurricane_runtime.webhooks")
     receiver = Receiver().start()
     receiver.stop()  # it had a port, and now nothing listens there
     sender = fast_sender(receiver.url)
@@ -97,6 +99,10 @@ def test_delivery_resumes_in_order_after_the_receiver_was_down():
         "after restart",
     ]
     assert sender.dropped == 0
+    # One warning per outage, not one per attempt, and a line when it is over.
+    messages = [r.getMessage() for r in caplog.records if r.name == "hurricane_runtime.webhooks"]
+    assert len([m for m in messages if m.startswith("webhook delivery failing")]) == 1
+    assert len([m for m in messages if m.startswith("webhook delivery works again")]) == 1
 
 
 def test_server_errors_are_retried_until_the_receiver_recovers():
@@ -230,3 +236,14 @@ def test_events_queued_just_before_the_process_exits_are_still_sent():
     assert [(e["type"], e["status"], e["reason"]) for e in events] == [
         ("startup", "unhealthy", "start-up failed")
     ]
+
+
+def test_a_redirect_is_reported_not_followed():
+    """Following it would turn the POST into a GET without the event."""
+    with Receiver() as receiver:
+        receiver.answer_status = 302
+        sender = fast_sender(receiver.url)
+        sender.on_state_event(state_event())
+        assert sender.flush(timeout=5)
+    assert receiver.attempts == 1
+    assert sender.rejected == 1 and sender.delivered == 0
