@@ -520,3 +520,29 @@ def test_deploy_refuses_without_the_secret(projects, tmp_path):
     assert "Secret 'hurricane-service' does not exist" in result.stderr
     assert "create secret generic" in result.stderr
     assert not any("apply" in call for call in calls)
+
+
+@pytest.mark.parametrize(
+    ("goal", "variables", "message"),
+    [
+        ("build", ["CONTAINER_ENGINE="], "no container engine"),
+        ("push", ["CONTAINER_ENGINE="], "no container engine"),
+        ("manifests", ["KUBECTL=/nonexistent/kubectl"], "kubectl is not installed"),
+        ("logs", ["KUBECTL=/nonexistent/kubectl"], "kubectl is not installed"),
+        ("undeploy", ["KUBECTL=/nonexistent/kubectl"], "kubectl is not installed"),
+        ("deploy", ["OVERLAY=staging"], "OVERLAY=staging is not one of: dev prod"),
+    ],
+)
+def test_make_targets_fail_clearly_without_their_tools(projects, goal, variables, message):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project, _ = projects["default"]
+    result = subprocess.run(
+        ["make", "--no-print-directory", goal, *variables],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"make {goal}: {message}" in result.stderr, result.stderr
