@@ -115,6 +115,8 @@ def database_answers(app_configs=None, databases=None, **kwargs):
     """Every configured database answers ``SELECT 1`` within ``check_timeout``."""
     errors = []
     for alias in connections:
+        if connections.settings[alias]["ENGINE"] == "django.db.backends.dummy":
+            continue  # a project without a database
         connection = _probe_connection(alias)
         started = time.monotonic()
         try:

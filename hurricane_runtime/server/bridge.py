@@ -178,6 +178,11 @@ class DjangoBridge:
             exchange.route = match.route
         try:
             self._respond(exchange, request, response, request_id)
+        except Exception:
+            # Nothing was handed to the loop (streams handle their own errors): closing the
+            # connection is the only answer left, and it frees the exchange.
+            logger.exception("error encoding the response to %s", exchange.path)
+            self.post(exchange.abort)
         finally:
             try:
                 response.close()  # sends request_finished: closes stale DB connections
