@@ -48,6 +48,8 @@ ONLY_WHEN = {
     # overlay's kustomization lists these two for PostgreSQL only.
     "k8s/overlays/prod/hpa.yaml": _postgresql,
     "k8s/overlays/prod/pdb.yaml": _postgresql,
+    # SQLite pods migrate their own volume in an init container; only PostgreSQL needs the Job.
+    "k8s/base/migrate-job.yaml": _postgresql,
 }
 
 

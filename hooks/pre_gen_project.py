@@ -171,11 +171,12 @@ def check_replicas(answers):
 
 def check_namespace(answers):
     namespace = answers["k8s_namespace"]
-    if len(namespace) > 63 or not DNS_LABEL.match(namespace):
+    # The dev overlay adds "-dev", and a namespace is a DNS-1123 label of at most 63.
+    if len(namespace) > 63 - len("-dev") or not DNS_LABEL.match(namespace):
         yield (
             f"k8s_namespace {namespace!r} is not a valid Kubernetes namespace (DNS-1123 label): "
             "lowercase letters, digits and '-', starting and ending with a letter or digit, at "
-            "most 63 characters, e.g. 'orders-api'."
+            "most 59 characters (the dev overlay adds '-dev'), e.g. 'orders-api'."
         )
     elif namespace.startswith("kube-") or namespace == "default":
         yield (

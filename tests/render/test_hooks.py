@@ -47,7 +47,7 @@ REFUSED = {
     ),
     "namespace uppercase": ({"k8s_namespace": "Orders"}, "not a valid Kubernetes namespace"),
     "namespace underscore": ({"k8s_namespace": "orders_api"}, "not a valid Kubernetes namespace"),
-    "namespace too long": ({"k8s_namespace": "a" * 64}, "at most 63 characters"),
+    "namespace too long": ({"k8s_namespace": "a" * 60}, "at most 59 characters"),
     "namespace kube-system": ({"k8s_namespace": "kube-system"}, "reserved for the cluster"),
     "namespace default": ({"k8s_namespace": "default"}, "reserved for the cluster"),
     "host single label": ({"public_host": "orders"}, "not a fully qualified DNS name"),

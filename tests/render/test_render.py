@@ -84,6 +84,7 @@ ONLY_POSTGRESQL = [
     "docs/postgresql.md",
     "k8s/overlays/prod/hpa.yaml",
     "k8s/overlays/prod/pdb.yaml",
+    "k8s/base/migrate-job.yaml",
 ]
 ONLY_SQLITE = ["docs/sqlite.md"]
 NEVER = ["docs/template.md", "docs/benchmarks.md", "hooks", "cookiecutter.json"]
