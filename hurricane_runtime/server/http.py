@@ -183,21 +183,6 @@ class Exchange(HTTPMessageDelegate):
             self.conn.close()
         self._complete()
 
-    def send_whole(self, status: int, reason: str, headers: HTTPHeaders, body) -> None:
-        if self.closed:
-            self._complete()
-            return
-        try:
-            self.conn.write_headers(self._start_line(status, reason, headers), headers, body)
-            self.conn.finish()
-            if body:
-                self.response_bytes = len(body)
-            self._close_if_draining()
-        except Exception:
-            logger.exception("error writing the response to %s", self.path)
-            self.conn.close()
-        self._complete()
-
     def send_head(self, status: int, reason: str, headers: HTTPHeaders) -> None:
         if self.closed:
             return
@@ -245,6 +230,7 @@ class Exchange(HTTPMessageDelegate):
         self._complete()
 
     def _close_if_draining(self) -> None:
+        """Close once the response reached the socket, when it told the client to leave."""
         if not self.close_after:
             return
         conn = self.conn
