@@ -159,3 +159,18 @@ def test_autoreload_restarts_on_code_change(start_serve):
     assert served.output().count("serving on") == 2, served.output()
     served.wait_probe("/startup", 200, timeout=30)
     assert served.get("/json/")[0] == 200
+
+
+def test_sigterm_during_startup_exits_without_serving(start_serve, tmp_path):
+    served = start_serve(
+        "--command",
+        "record slow --sleep 30",
+        env={"TESTPROJECT_RECORD_FILE": str(tmp_path / "record.txt")},
+        wait=False,
+    )
+    served.wait_probe("/startup", 503, timeout=60, reason="record slow")
+    started = time.monotonic()
+    served.signal(signal.SIGTERM)
+    assert served.wait_exit(30) == 0
+    assert time.monotonic() - started < 20
+    assert "stopped during start-up" in served.output()
