@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -236,6 +237,9 @@ def run(options: argparse.Namespace, scratch: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM (or SIGHUP) must still run the clean-up that stops every server we started.
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, lambda signum, frame: sys.exit(128 + signum))
     options = parse_options(argv)
     with tempfile.TemporaryDirectory(prefix="hurricane-bench-") as scratch:
         results = run(options, Path(scratch))
