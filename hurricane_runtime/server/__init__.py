@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
 
 from .bridge import DjangoBridge
 from .http import AppDelegate
@@ -42,6 +43,7 @@ class AppServer:
         self.pool: WorkerPool | None = None
         self.delegate = AppDelegate(self)
         self.http: _AppHTTPServer | None = None
+        self._sweeper: PeriodicCallback | None = None
 
     def prepare(self, asyncio_loop) -> None:
         """Build the Django handler once and start the worker threads (before listening)."""
@@ -62,12 +64,24 @@ class AppServer:
             idle_connection_timeout=config.idle_timeout,
             body_timeout=config.body_timeout,
         )
+        # The header timeout is enforced by our once-a-second sweep (see
+        # AppDelegate.close_stale_connections), not by a timer per request.
+        self.http.conn_params.header_timeout = None
         self.http.listen(config.port, address=config.bind, backlog=1024, reuse_port=False)
+        self._sweeper = PeriodicCallback(self._sweep, 1000)
+        self._sweeper.start()
+
+    def _sweep(self) -> None:
+        closed = self.delegate.close_stale_connections(self.config.idle_timeout)
+        if closed:
+            logger.debug("closed %d connections idle for %gs", closed, self.config.idle_timeout)
 
     def stop_accepting(self) -> None:
         """Close the listening socket and idle keep-alive connections."""
         if self.http is not None:
             self.http.stop()
+        if self._sweeper is not None:
+            self._sweeper.stop()
         closed = self.delegate.close_idle_connections()
         logger.info("stopped accepting connections (closed %d idle ones)", closed)
 

@@ -36,6 +36,7 @@ class Exchange(HTTPMessageDelegate):
         "headers",
         "body",
         "body_size",
+        "created_at",
         "received_at",
         "submitted_at",
         "queue_wait",
@@ -55,6 +56,7 @@ class Exchange(HTTPMessageDelegate):
     def __init__(self, server, conn):
         self.server = server
         self.conn = conn
+        self.created_at = time.monotonic()  # when the connection began waiting for headers
         context = getattr(conn, "context", None)
         self.remote_addr = getattr(context, "remote_ip", None) or ""
         self.body = None
@@ -277,6 +279,21 @@ class AppDelegate(HTTPServerConnectionDelegate):
 
     def on_close(self, server_conn):
         self.connections.pop(server_conn, None)
+
+    def close_stale_connections(self, idle_timeout: float) -> int:
+        """Close connections that waited longer than ``idle_timeout`` for complete headers.
+
+        One sweep per second instead of Tornado's per-request header timeout: that one costs a
+        timer and a future on every request, this one a timestamp. It covers idle keep-alive
+        connections and clients that trickle their headers (slowloris) alike.
+        """
+        deadline = time.monotonic() - idle_timeout
+        closed = 0
+        for server_conn, exchange in list(self.connections.items()):
+            if not exchange.received and exchange.created_at < deadline:
+                server_conn.stream.close()
+                closed += 1
+        return closed
 
     def close_idle_connections(self) -> int:
         """Close keep-alive connections that wait for their next request; return how many.
