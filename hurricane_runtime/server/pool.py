@@ -13,6 +13,7 @@ when a probe or a metric needs them, so the hot path pays nothing for them.
 
 import collections
 import contextlib
+import fcntl
 import logging
 import os
 import threading
@@ -65,6 +66,11 @@ class WorkerPool:
         self.size = size
         self._jobs: collections.deque = collections.deque()
         self._wake_read, self._wake_write = os.pipe()
+        # One byte per queued job: a default 64 KiB pipe fills at 65536 waiting requests and
+        # would then block the loop until workers catch up (never a deadlock: workers read
+        # without the loop). A bigger pipe pushes that far past any connection limit.
+        with contextlib.suppress(AttributeError, OSError):
+            fcntl.fcntl(self._wake_write, fcntl.F_SETPIPE_SZ, 1024 * 1024)
         self.submitted = 0  # changed on the loop thread only
         # One [started, finished] slot per worker thread, each written by its thread only.
         self._counts = [[0, 0] for _ in range(size)]
