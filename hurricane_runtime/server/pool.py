@@ -13,6 +13,7 @@ when a probe or a metric needs them, so the hot path pays nothing for them.
 
 import collections
 import contextlib
+import contextvars
 import fcntl
 import logging
 import os
@@ -36,8 +37,10 @@ class LoopChannel:
         self._items.append((fn, args))
         if not self._wakeup_pending:
             self._wakeup_pending = True
+            # Workers post from inside a request's context; the batch must not run in it, or
+            # whatever the loop logs would carry that one request's id.
             with contextlib.suppress(RuntimeError):  # loop closed during a hard shutdown
-                self._loop.call_soon_threadsafe(self._drain)
+                self._loop.call_soon_threadsafe(self._drain, context=contextvars.Context())
 
     def _drain(self) -> None:
         # Clear the flag before popping: a worker that appends after this point either sees

@@ -180,20 +180,24 @@ def test_access_lines_carry_the_requests_traceparent(start_serve):
     assert line["traceparent"] == TRACEPARENT
 
 
+EVERY_WORKER_BLOCKED = {"workers_busy": 2, "requests_waiting": 3, "requests_in_flight": 5}
+
+
 def test_busy_workers_and_backlog_are_visible_while_every_worker_is_blocked(start_serve):
     served = start_serve("--workers", "2")
     with ThreadPoolExecutor(max_workers=5) as clients:
         sleepers = [clients.submit(served.get, "/sleep/?seconds=2") for _ in range(5)]
         deadline = time.monotonic() + 1.5
-        while True:  # the requests need a moment to arrive
+        while True:  # the requests need a moment to arrive and the workers to pick them up
             families = scrape(served)
-            waiting = samples_named(families, "hurricane_requests_waiting")[0].value
-            if waiting == 3 or time.monotonic() > deadline:
+            seen = {
+                name: samples_named(families, f"hurricane_{name}")[0].value
+                for name in ("workers_busy", "requests_waiting", "requests_in_flight")
+            }
+            if seen == EVERY_WORKER_BLOCKED or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        assert samples_named(families, "hurricane_workers_busy")[0].value == 2
-        assert waiting == 3
-        assert samples_named(families, "hurricane_requests_in_flight")[0].value == 5
+        assert seen == EVERY_WORKER_BLOCKED
         assert all(future.result()[0] == 200 for future in sleepers)
 
     families = scrape(served)
