@@ -1,6 +1,6 @@
 """serve vs gunicorn (sync, one process) on the same Django views. See benchmarks/README.md.
 
-python benchmarks/run.py            # full run, about 8 minutes
+python benchmarks/run.py            # full run, about 10 minutes
 python benchmarks/run.py --quick    # about 1 minute smoke run
 """
 

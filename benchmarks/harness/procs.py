@@ -180,6 +180,7 @@ class Server:
         stem = spec.name.replace(" ", "_").replace("-", "")
         self.log_path = log_dir / f"{stem}-{spec.port}.log"
         self._log = self.log_path.open("ab")
+        self.terminated = False
         self.spawned_at = time.perf_counter()
         self.process = subprocess.Popen(
             pinned(spec.argv, SERVER_CORE),
@@ -215,6 +216,7 @@ class Server:
 
     def terminate(self) -> None:
         """Send SIGTERM to the server's main process only (as Kubernetes does)."""
+        self.terminated = True
         self.process.send_signal(signal.SIGTERM)
 
     def wait_exit(self, timeout: float) -> int | None:
@@ -227,7 +229,8 @@ class Server:
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, then SIGKILL to the whole process group if it does not exit in time."""
         if self.process.poll() is None:
-            self.terminate()
+            if not self.terminated:  # a second SIGTERM would mean "exit at once"
+                self.terminate()
             if self.wait_exit(timeout) is None:
                 self.kill()
         self.kill_leftover_children()
