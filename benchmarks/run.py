@@ -1,7 +1,7 @@
 """serve vs gunicorn (sync, one process) on the same Django views. See benchmarks/README.md.
 
 python benchmarks/run.py            # full run, about 10 minutes
-python benchmarks/run.py --quick    # about 1 minute smoke run
+python benchmarks/run.py --quick    # about 75 s smoke run
 """
 
 import argparse
@@ -24,7 +24,7 @@ SIGTERM_PATHS = ["/json/"] * 6 + ["/block/"] * 4  # in-flight slow requests when
 
 def parse_options(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="about 1 minute smoke run")
+    parser.add_argument("--quick", action="store_true", help="about 75 s smoke run")
     parser.add_argument("--rounds", type=int, help="throughput rounds per server and view (5)")
     parser.add_argument("--seconds", type=float, help="length of one throughput run (10)")
     parser.add_argument("--warmup", type=float, help="warm-up per server and view (3)")
