@@ -83,18 +83,16 @@ class JSONFormatter(logging.Formatter):
             entry["stack"] = self.formatStack(record.stack_info)
         return _encode_json(entry)
 
-    def access_line(self, record: RequestRecord, fields: dict, created: float) -> str:
+    def access_line(self, record: RequestRecord, created: float) -> str:
         """What ``format`` makes of an access log record, without the record."""
+        duration_ms = round(record.duration * 1000, 3)
         entry = {
             "timestamp": _iso_timestamp(created),
             "level": "INFO",
             "logger": access_logger.name,
-            "message": _access_message(record, fields["duration_ms"]),
-            "request_id": fields["request_id"],
-            "traceparent": fields["traceparent"],
+            "message": _access_message(record, duration_ms),
         }
-        for key in ACCESS_FIELDS:
-            entry[key] = fields[key]
+        entry.update(_access_fields(record, duration_ms))
         return _encode_json(entry)
 
 
@@ -111,14 +109,14 @@ class TextFormatter(logging.Formatter):
             line += f" [request_id={request_id}]"
         return line
 
-    def access_line(self, record: RequestRecord, fields: dict, created: float) -> str:
+    def access_line(self, record: RequestRecord, created: float) -> str:
         """What ``format`` makes of an access log record, without the record."""
         seconds = int(created)
         if seconds != self._cached_second:
             # formatTime's default: local time, then ",<milliseconds>".
             self._cached_text = time.strftime(self.default_time_format, self.converter(seconds))
             self._cached_second = seconds
-        message = _access_message(record, fields["duration_ms"])
+        message = _access_message(record, round(record.duration * 1000, 3))
         return (
             f"{self._cached_text},{int((created - seconds) * 1000):03d} INFO "
             f"{access_logger.name} {message}"
@@ -126,6 +124,23 @@ class TextFormatter(logging.Formatter):
 
     _cached_second = None
     _cached_text = ""
+
+
+def _access_fields(record: RequestRecord, duration_ms: float) -> dict:
+    """The fields of an access line, in output order (request context first)."""
+    return {
+        "request_id": record.request_id or None,
+        # Only from the record: never guessed from whatever context the listener runs in.
+        "traceparent": record.traceparent,
+        "method": record.method,
+        "path": record.path,
+        "route": record.route,
+        "status": record.status,
+        "duration_ms": duration_ms,
+        "queue_wait_ms": round(record.queue_wait * 1000, 3),
+        "remote_addr": record.remote_addr,
+        "bytes": record.response_bytes,
+    }
 
 
 def _access_message(record: RequestRecord, duration_ms: float) -> str:
@@ -209,25 +224,11 @@ class AccessLog:
     def request_finished(self, record: RequestRecord) -> None:
         if not access_logger.isEnabledFor(logging.INFO):
             return
-        duration_ms = round(record.duration * 1000, 3)
-        fields = {
-            "method": record.method,
-            "path": record.path,
-            "route": record.route,
-            "status": record.status,
-            "duration_ms": duration_ms,
-            "queue_wait_ms": round(record.queue_wait * 1000, 3),
-            "remote_addr": record.remote_addr,
-            "bytes": record.response_bytes,
-            "request_id": record.request_id or None,
-            # Only from the record: never guessed from whatever context the listener runs in.
-            "traceparent": record.traceparent,
-        }
         formatter = self._direct_formatter()
         if formatter is None:
-            self._log(record, fields)
+            self._log(record)
             return
-        self._pending.append(formatter.access_line(record, fields, time.time()))
+        self._pending.append(formatter.access_line(record, time.time()))
         if self._flush_scheduled:
             return
         try:
@@ -281,7 +282,8 @@ class AccessLog:
         finally:
             handler.release()
 
-    def _log(self, record: RequestRecord, fields: dict) -> None:
+    def _log(self, record: RequestRecord) -> None:
+        duration_ms = round(record.duration * 1000, 3)
         # makeRecord + handle is what ``info`` does, minus the stack walk that finds the
         # caller's file and line: an access line knows where it comes from.
         line = access_logger.makeRecord(
@@ -296,12 +298,12 @@ class AccessLog:
                 record.path,
                 record.status,
                 record.response_bytes,
-                fields["duration_ms"],
+                duration_ms,
                 record.request_id,
             ),
             None,
             func="request_finished",
-            extra=fields,
+            extra=_access_fields(record, duration_ms),
         )
         access_logger.handle(line)
 
