@@ -21,6 +21,7 @@ request carries none and a line of one request never carries another's id.
 
 import asyncio
 import atexit
+import collections
 import json
 import logging
 import sys
@@ -216,7 +217,9 @@ class AccessLog:
     def __init__(self, log_probes: bool = False):
         self.log_probes = log_probes
         self.handler = _our_handler  # used only while it is the only handler on the way
-        self._pending: list[str] = []
+        # A deque: appends and pops stay whole even if a thread without a loop writes at once
+        # while the loop flushes.
+        self._pending: collections.deque[str] = collections.deque()
         self._flush_scheduled = False
         if self.handler is not None:
             atexit.register(self.flush)  # lines of a last loop iteration that never ended
@@ -268,10 +271,10 @@ class AccessLog:
         pending = self._pending
         if not pending:
             return
-        self._pending = []
+        lines = [pending.popleft() for _ in range(len(pending))]
         handler = self.handler
         terminator = handler.terminator
-        text = terminator.join(pending) + terminator
+        text = terminator.join(lines) + terminator
         handler.acquire()
         try:
             handler.stream.write(text)
