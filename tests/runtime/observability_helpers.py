@@ -1,8 +1,23 @@
 """Fixtures shared by the observability tests."""
 
 import logging
+from types import SimpleNamespace
 
 import pytest
+
+
+def observability_config(**overrides) -> SimpleNamespace:
+    """The options ``observability.install`` reads: metrics on, plain text, no webhooks."""
+    options = {
+        "log_format": "text",
+        "access_log_probes": False,
+        "no_metrics": False,
+        "metrics_path": "/metrics",
+        "webhook_url": "",
+        "webhook_secret": "",
+        "project_version": "",
+    }
+    return SimpleNamespace(**{**options, **overrides})
 
 
 @pytest.fixture

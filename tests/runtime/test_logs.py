@@ -7,10 +7,9 @@ import io
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from types import SimpleNamespace
 
 import pytest
-from observability_helpers import isolated_logging  # noqa: F401
+from observability_helpers import isolated_logging, observability_config  # noqa: F401
 
 from hurricane_runtime import context, logs
 from hurricane_runtime.events import Observers, RequestRecord
@@ -53,16 +52,8 @@ def record(request_id="req-1", path="/api/items/7/", status=200) -> RequestRecor
 
 
 def config(**overrides):
-    options = {
-        "log_format": "text",
-        "access_log_probes": False,
-        "no_metrics": True,
-        "metrics_path": "/metrics",
-        "webhook_url": "",
-        "webhook_secret": "",
-        "project_version": "",
-    }
-    return SimpleNamespace(**{**options, **overrides})
+    """Logging tests keep metrics off: only the log listeners are under test."""
+    return observability_config(**{"no_metrics": True, **overrides})
 
 
 def json_lines(text: str) -> list[dict]:

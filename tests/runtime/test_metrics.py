@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import django
 import prometheus_client
 import pytest
-from observability_helpers import isolated_logging  # noqa: F401
+from observability_helpers import isolated_logging, observability_config  # noqa: F401
 from prometheus_client.parser import text_string_to_metric_families
 from tornado.ioloop import IOLoop
 
@@ -216,23 +216,10 @@ def test_event_loop_lag_is_measured_on_the_running_loop(metrics):
     assert value(lag, "hurricane_event_loop_lag_seconds_bucket", le="0.1") >= 1  # idle ticks
 
 
-def config(**overrides):
-    options = {
-        "log_format": "text",
-        "access_log_probes": False,
-        "no_metrics": False,
-        "metrics_path": "/metrics",
-        "webhook_url": "",
-        "webhook_secret": "",
-        "project_version": "",
-    }
-    return SimpleNamespace(**{**options, **overrides})
-
-
 @pytest.mark.usefixtures("isolated_logging")
 def test_install_serves_metrics_on_the_configured_probe_path(state):
     observers = Observers()
-    install(config(metrics_path="/internal/metrics"), state, observers)
+    install(observability_config(metrics_path="/internal/metrics"), state, observers)
     observers.notify(observers.request_finished, record())
     status, content_type, body = observers.probe_routes["/internal/metrics"]()
     assert status == 200 and content_type.startswith("text/plain")
@@ -243,7 +230,7 @@ def test_install_serves_metrics_on_the_configured_probe_path(state):
 @pytest.mark.usefixtures("isolated_logging")
 def test_no_metrics_adds_no_route_and_no_request_listener(state):
     observers = Observers()
-    installed = install(config(no_metrics=True), state, observers)
+    installed = install(observability_config(no_metrics=True), state, observers)
     assert observers.probe_routes == {}
     assert installed.metrics is None
     assert observers.server_started == []

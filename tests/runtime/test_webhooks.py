@@ -5,10 +5,9 @@ import socket
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
-from observability_helpers import isolated_logging  # noqa: F401
+from observability_helpers import isolated_logging, observability_config  # noqa: F401
 from receiver import Receiver, verify_signature
 
 from hurricane_runtime import __version__
@@ -177,14 +176,8 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
 @pytest.mark.usefixtures("isolated_logging")
 def test_install_sends_state_changes_and_counts_them_in_metrics():
     with Receiver(secret=SECRET) as receiver:
-        config = SimpleNamespace(
-            log_format="text",
-            access_log_probes=False,
-            no_metrics=False,
-            metrics_path="/metrics",
-            webhook_url=receiver.url,
-            webhook_secret=SECRET,
-            project_version="3.1.0",
+        config = observability_config(
+            webhook_url=receiver.url, webhook_secret=SECRET, project_version="3.1.0"
         )
         observers = Observers()
         installed = install(config, RuntimeState(workers=4, backlog_limit=8), observers)
@@ -205,15 +198,7 @@ def test_install_sends_state_changes_and_counts_them_in_metrics():
 
 @pytest.mark.usefixtures("isolated_logging")
 def test_no_webhook_url_means_no_sender():
-    config = SimpleNamespace(
-        log_format="text",
-        access_log_probes=False,
-        no_metrics=True,
-        metrics_path="/metrics",
-        webhook_url="",
-        webhook_secret="",
-        project_version="",
-    )
+    config = observability_config(no_metrics=True)
     observers = Observers()
     installed = install(config, RuntimeState(workers=1, backlog_limit=1), observers)
     assert installed.webhooks is None
