@@ -14,6 +14,7 @@ from tornado.ioloop import PeriodicCallback
 from .bridge import DjangoBridge
 from .http import AppDelegate
 from .pool import LoopChannel, WorkerPool
+from .stream import AppStream
 
 logger = logging.getLogger("hurricane_runtime")
 
@@ -23,7 +24,10 @@ _TORNADO_BODY_LIMIT = 1 << 62
 
 
 class _AppHTTPServer(HTTPServer):
-    """Tornado's HTTPServer keeps connection close news to itself; we need it for the drain."""
+    """Tornado's HTTPServer, on ``AppStream`` connections, telling us when they close (drain)."""
+
+    def handle_stream(self, stream, address) -> None:
+        super().handle_stream(AppStream.replacing(stream), address)
 
     def on_close(self, server_conn) -> None:
         super().on_close(server_conn)
@@ -38,6 +42,8 @@ class AppServer:
         self.state = state
         self.observers = observers
         self.max_body_size = config.max_body_size
+        self.max_header_size = config.max_header_size  # also the limit of a trailer section
+        self.body_timeout = config.body_timeout  # also for chunked bodies, which we read
         self.channel: LoopChannel | None = None
         self.bridge: DjangoBridge | None = None
         self.pool: WorkerPool | None = None

@@ -95,9 +95,7 @@ class DjangoBridge:
 
     def environ(self, exchange, body: bytes) -> dict:
         start_line = exchange.start_line
-        path, _, query = start_line.path.partition("?")
-        if not path.startswith("/"):  # absolute-form request target
-            path = urlsplit(path).path or "/"
+        path, query, authority = exchange.target[:3]  # checked by validate.py
         environ = {
             "REQUEST_METHOD": start_line.method,
             "SCRIPT_NAME": "",
@@ -133,6 +131,9 @@ class DjangoBridge:
                 environ[key] += "," + value
             else:
                 environ[key] = value
+        if authority is not None:
+            # RFC 9112 section 3.2.2: for absolute-form the target's authority is the host.
+            environ["HTTP_HOST"] = authority
         return environ
 
     # -- running a request ---------------------------------------------------------------

@@ -13,4 +13,5 @@ urlpatterns = [
     path("echo/", views.echo),
     path("context/", views.request_context),
     path("error/", views.error),
+    path("meta/", views.meta),
 ]
