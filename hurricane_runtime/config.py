@@ -2,7 +2,9 @@
 
 Options all workloads share (the probe port, start-up, shutdown, checks, observability) are
 rows of ``COMMON_OPTIONS``, defined once; each command adds its own rows (``SERVE_OPTIONS``)
-and a ``Config`` subclass that names its table. An option can come from four places. The first one that has a value wins:
+and a ``Config`` subclass that names its table.
+
+An option can come from four places. The first one that has a value wins:
 
 1. the command line flag (``--probe-port 9001``),
 2. the Django setting ``HURRICANE_PROBE_PORT``,
