@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .webhooks import decode_secret
+
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
@@ -166,10 +168,9 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "webhook_secret",
-        "str",
-        None,
-        "Secret used to sign webhook bodies.",
-        optional=True,
+        "list",
+        (),
+        "Standard Webhooks signing secrets (whsec_<base64>); two, space-separated, to rotate.",
     ),
     Option(
         "log_format",
@@ -398,7 +399,7 @@ class Config:
     metrics_path: str
     no_metrics: bool
     webhook_url: str | None
-    webhook_secret: str | None
+    webhook_secret: tuple[str, ...]
     log_format: str
     project_version: str
 
@@ -415,6 +416,15 @@ class Config:
                 "options 'startup_probe', 'readiness_probe', 'liveness_probe' and "
                 f"'metrics_path' must be different paths, got {paths}"
             )
+        for secret in self.webhook_secret:
+            try:
+                decode_secret(secret)
+            except ValueError as error:  # the message never repeats the secret
+                source = self.sources.get("webhook_secret", "default")
+                raise ConfigError(
+                    f"invalid secret in option 'webhook_secret' from {source}: {error}; "
+                    "expected whsec_ and the base64 of 24 to 64 random bytes"
+                ) from None
 
     @property
     def commands(self) -> list[list[str]]:

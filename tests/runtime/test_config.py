@@ -1,5 +1,6 @@
 """Options: one table, strict parsing, precedence flag > setting > environment > default."""
 
+import base64
 from types import SimpleNamespace
 
 import pytest
@@ -132,9 +133,32 @@ def test_probe_paths_must_differ():
         load({"readiness_probe": "/alive"})
 
 
+WHSEC = "whsec_" + base64.b64encode(b"k" * 32).decode()
+NEXT_WHSEC = "whsec_" + base64.b64encode(b"n" * 32).decode()
+
+
 def test_secret_is_hidden_in_the_summary():
-    summary = load(env={"HURRICANE_WEBHOOK_SECRET": "s3cret"}).summary()
+    summary = load(env={"HURRICANE_WEBHOOK_SECRET": WHSEC}).summary()
     assert summary["webhook_secret"] == "***"
+
+
+def test_several_webhook_secrets_for_rotation():
+    config = load(env={"HURRICANE_WEBHOOK_SECRET": f"{WHSEC} {NEXT_WHSEC}"})
+    assert config.webhook_secret == (WHSEC, NEXT_WHSEC)
+    settings = SimpleNamespace(HURRICANE_WEBHOOK_SECRET=[WHSEC])
+    assert load(settings=settings).webhook_secret == (WHSEC,)
+    assert load().webhook_secret == ()
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["s3cret", "whsec_", "whsec_not*base64", "whsec_" + base64.b64encode(b"short").decode()],
+)
+def test_a_secret_not_in_whsec_base64_form_stops_the_start(secret):
+    with pytest.raises(ConfigError, match="webhook_secret' from env") as error:
+        load(env={"HURRICANE_WEBHOOK_SECRET": f"{WHSEC} {secret}"})
+    assert "whsec_ and the base64 of 24 to 64 random bytes" in str(error.value)
+    assert secret not in str(error.value).replace("whsec_ and", "")  # never echoed
 
 
 def test_serve_reports_a_bad_value_without_traceback(start_serve):
