@@ -4,18 +4,22 @@ Every case is sent on its own connection to one server, exactly as written here 
 library in between to fix it up), and the server must go on serving after each. Requests the
 RFCs require a server to refuse get a 400 from the server itself, before Django sees them;
 valid requests reach Django with what they meant (``/meta/`` shows what Django was handed).
+gunicorn serving the same project is the reference for "valid": what it accepts, we accept.
 """
 
 import http.client
 import io
 import json
 import re
+import shutil
 import socket
 import struct
+import subprocess
+import sys
 import time
 
 import pytest
-from conftest import raw_request, spawn_serve
+from conftest import TESTPROJECT, base_env, free_port, raw_request, spawn_serve
 
 
 @pytest.fixture(scope="module")
@@ -297,3 +301,79 @@ def test_equal_content_length_list_is_accepted(served):
     # RFC 9110 section 8.6: a list of identical values may be taken as that one value.
     answer = send(served.port, b"POST /echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nok")
     assert answer is not None and answer[0] == 200 and answer[2] == b"ok", answer
+
+
+# -- beside gunicorn: whatever valid request it accepts, so do we ----------------------------
+
+ACCEPTED = {
+    "origin-form": b"GET /meta/?a=1&b=2 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "percent-encoded-path": b"GET /me%74a/?x=%20 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "absolute-form": b"GET http://x/meta/?q=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "fragment": b"GET /meta/?a=1#frag HTTP/1.1\r\nHost: x\r\n\r\n",
+    "http-1.0-without-host": b"GET /meta/ HTTP/1.0\r\n\r\n",
+    "ipv6-host": b"GET /meta/ HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n",
+    "chunk-extensions": chunked(b"5;name=value\r\nhello\r\n0\r\n\r\n"),
+    "trailer-section": chunked(b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n"),
+    "expect-100-continue": (
+        b"POST /meta/ HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"
+    ),
+    "equal-content-length-list": (
+        b"POST /meta/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nok"
+    ),
+    "head": b"HEAD /meta/ HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory, migrated_sqlite):
+    """gunicorn (sync worker) serving the same test project: the reference for "valid"."""
+    pytest.importorskip("gunicorn")
+    workdir = tmp_path_factory.mktemp("gunicorn")
+    database = workdir / "db.sqlite3"
+    shutil.copy(migrated_sqlite, database)
+    port = free_port()
+    log = open(workdir / "gunicorn.log", "wb")  # noqa: SIM115 (closed at teardown)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+        + ["testproject.wsgi"],
+        cwd=TESTPROJECT,
+        env=base_env(f"sqlite:///{database}"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError((workdir / "gunicorn.log").read_text()) from None
+            time.sleep(0.1)
+    yield port
+    proc.terminate()
+    proc.wait(10)
+    log.close()
+
+
+@pytest.mark.parametrize("request_bytes", ACCEPTED.values(), ids=ACCEPTED.keys())
+def test_what_gunicorn_accepts_we_accept(served, gunicorn, request_bytes):
+    method = request_bytes.split(b" ", 1)[0].decode()
+    theirs = send(gunicorn, request_bytes, method=method)
+    ours = send(served.port, request_bytes, method=method)
+    assert ours is not None and ours[0] < 400, (ours, theirs)
+    if theirs is not None and theirs[0] < 400 and method != "HEAD":
+        # Django saw the same target and host. (Not the same body: under gunicorn, Django
+        # reads no chunked body at all, since WSGI gives it no CONTENT_LENGTH.)
+        ours, theirs = json.loads(ours[2]), json.loads(theirs[2])
+        for key in ("method", "path_info", "query_string", "host"):
+            assert ours[key] == theirs[key], key
+
+
+def test_half_closed_clients_are_answered_by_both(served, gunicorn):
+    request = b"GET /sleep/?seconds=0.2 HTTP/1.1\r\nHost: x\r\n\r\n"
+    for port in (gunicorn, served.port):
+        answer = send(port, request, half_close=True)
+        assert answer is not None and answer[0] == 200, (port, answer)
