@@ -93,5 +93,6 @@ def demo(session):
 @nox.session(python=PYTHON)
 def benchmark(session):
     """serve vs gunicorn on the same views (see benchmarks/README.md)."""
-    session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4")
+    # uvloop: serve runs on it when installed (--loop auto), as a project that installs it does.
+    session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4", "uvloop==0.23.0")
     session.run("python", "benchmarks/run.py", *session.posargs)

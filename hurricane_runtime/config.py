@@ -18,6 +18,7 @@ environment variable must stop the pod with a message naming the option, not sil
 """
 
 import argparse
+import importlib.util
 import ipaddress
 import os
 import shlex
@@ -210,6 +211,13 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "Requests waiting for a worker at which readiness reports 503.",
         minimum=1,
         maximum=1_000_000,
+    ),
+    Option(
+        "loop",
+        "choice",
+        "auto",
+        "Event loop: auto (uvloop when installed), asyncio, or uvloop.",
+        choices=("auto", "asyncio", "uvloop"),
     ),
     # What else to serve.
     Option("static", "bool", False, "Serve STATIC_URL from STATIC_ROOT."),
@@ -535,6 +543,7 @@ class ServeConfig(Config):
     port: int
     workers: int
     backlog: int
+    loop: str
     static: bool
     media: bool
     autoreload: bool
@@ -551,6 +560,8 @@ class ServeConfig(Config):
     def _validate_together(self) -> None:
         if not self.no_probe and self.probe_port == self.port:
             raise ConfigError(f"options 'port' and 'probe_port' must differ (both are {self.port})")
+        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ConfigError("option 'loop' is uvloop, but uvloop is not installed")
         super()._validate_together()
 
     @classmethod

@@ -117,7 +117,10 @@ class Runtime:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         observability.install(self.config, self.state, self.observers)
         _ensure_log_handler(self.config.debug)
-        return asyncio.run(self._main(), debug=self.config.debug)
+        # A workload may choose the event loop (serve: uvloop when installed).
+        loop_factory = getattr(self.workload, "loop_factory", None)
+        with asyncio.Runner(debug=self.config.debug, loop_factory=loop_factory) as runner:
+            return runner.run(self._main())
 
     # -- start-up ----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from tornado.ioloop import PeriodicCallback
 
 from ..state import StartupError
 from .bridge import DjangoBridge
+from .eventloop import loop_factory, loop_name
 from .http import AppDelegate
 from .pool import LoopChannel, WorkerPool
 from .stream import AppStream
@@ -57,6 +58,7 @@ class AppServer:
         self.bridge: DjangoBridge | None = None
         self.pool: WorkerPool | None = None
         self.delegate = AppDelegate(self)
+        self.loop_factory = loop_factory(config.loop)  # read by the lifecycle's asyncio.Runner
         self.http: _AppHTTPServer | None = None
         self._sweeper: PeriodicCallback | None = None
 
@@ -79,7 +81,7 @@ class AppServer:
         config = self.config
         return (
             f"serving on http://{config.bind}:{config.port} with {config.workers} worker "
-            f"threads, backlog {config.backlog}"
+            f"threads, backlog {config.backlog}, on {loop_name(self.loop_factory)}"
         )
 
     def listen(self) -> None:

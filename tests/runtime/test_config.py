@@ -1,6 +1,7 @@
 """Options: one table, strict parsing, precedence flag > setting > environment > default."""
 
 import base64
+import importlib.util
 from types import SimpleNamespace
 
 import pytest
@@ -186,3 +187,17 @@ def test_serve_flag_beats_setting_beats_env(start_serve):
         port=setting_port,
     )
     assert served.get("/json/")[0] == 200
+
+
+def test_loop_choice_and_uvloop_must_be_installed_to_insist_on_it(monkeypatch):
+    assert load().loop == "auto"
+    assert load({"loop": "asyncio"}).loop == "asyncio"
+    with pytest.raises(ConfigError, match="option 'loop'"):
+        load({"loop": "trio"})
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "uvloop" else real_find_spec(name)
+    )
+    with pytest.raises(ConfigError, match="uvloop is not installed"):
+        load(env={"HURRICANE_LOOP": "uvloop"})
+    assert load().loop == "auto"  # auto falls back to asyncio without complaint

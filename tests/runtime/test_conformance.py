@@ -22,9 +22,20 @@ import pytest
 from conftest import TESTPROJECT, base_env, free_port, raw_request, spawn_serve
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, migrated_sqlite):
-    server = spawn_serve(tmp_path_factory.mktemp("conformance"), migrated_sqlite, "--workers", "2")
+@pytest.fixture(scope="module", params=["asyncio", "uvloop"])
+def served(request, tmp_path_factory, migrated_sqlite):
+    """One server per event loop: every guarantee must hold on both."""
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop")
+    server = spawn_serve(
+        tmp_path_factory.mktemp("conformance"),
+        migrated_sqlite,
+        "--workers",
+        "2",
+        "--loop",
+        request.param,
+    )
+    assert f"on {request.param}" in server.output()
     yield server
     server.kill()
 
