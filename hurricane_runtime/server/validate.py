@@ -16,6 +16,7 @@ A request that fails gets a 400 from the server itself (``BadRequest``), without
 Django never sees a request it could misread.
 """
 
+import functools
 import ipaddress
 import re
 from typing import NamedTuple
@@ -50,6 +51,7 @@ _LIST_SEPARATOR = re.compile(r"[ \t]*,[ \t]*")
 _ABSOLUTE_SCHEMES = ("http://", "https://")
 
 
+@functools.lru_cache(maxsize=256)  # a pod sees a handful of Host values, over and over
 def valid_host(value: str) -> bool:
     """``uri-host [ ":" port ]`` (RFC 9112 section 3.2); an empty value is valid."""
     match = _HOST(value)
