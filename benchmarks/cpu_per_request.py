@@ -9,7 +9,8 @@ group (user + system, from /proc) by the requests wrk completed. Wall-clock req/
 how much of the core the neighbours leave us; CPU time per request depends on what the server
 does per request. ``--runtime`` puts another checkout's ``hurricane_runtime`` first on the
 server's ``PYTHONPATH``, to compare two versions of the code one after the other (run both
-twice, interleaved: the figure is steady, not immune). About 40 s with the defaults.
+twice, interleaved: the figure is steady, not immune). ``--gunicorn`` also measures gunicorn
+(sync worker, one process) in the same run and prints the ratio. About 40 s per server.
 """
 
 import argparse
@@ -32,6 +33,9 @@ def parse_options(argv):
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--database", default="auto", choices=("auto", "postgres", "sqlite"))
     parser.add_argument("--runtime", type=Path, help="a tree whose hurricane_runtime to run")
+    parser.add_argument(
+        "--gunicorn", action="store_true", help="also measure gunicorn (sync, 1 process)"
+    )
     parser.add_argument("serve_args", nargs="*", help="extra serve options, after --")
     return parser.parse_args(argv)
 
@@ -62,20 +66,36 @@ def main(argv=None) -> int:
             env["PYTHONPATH"] = os.pathsep.join([str(options.runtime), env["PYTHONPATH"]])
         prepare_database(env)
         factory = SpecFactory(env, options.workers, procs.serve_help(env))
-        server = procs.Server(factory.serve(*options.serve_args), Path(scratch) / "logs")
-        try:
-            server.wait_ready()
-            results = {
-                path: measure(server, path, options) for path in options.paths.split(",") if path
-            }
-        finally:
-            server.stop()
+        specs = [factory.serve(*options.serve_args)]
+        if options.gunicorn:
+            specs.append(factory.gunicorn())
+        results = {}
+        for spec in specs:
+            server = procs.Server(spec, Path(scratch) / "logs")
+            try:
+                server.wait_ready()
+                results[spec.name] = {
+                    path: measure(server, path, options)
+                    for path in options.paths.split(",")
+                    if path
+                }
+            finally:
+                server.stop()
     runtime = options.runtime or procs.REPO_ROOT
     print(f"runtime {runtime}, {database}, serve {' '.join(options.serve_args)}".rstrip())
-    for path, figures in results.items():
-        shown = " ".join(f"{figure:.0f}" for figure in figures)
-        median = statistics.median(figures) if figures else float("nan")
-        print(f"  {path}: {median:.0f} us server CPU per request (rounds: {shown})")
+    medians = {}
+    for name, by_path in results.items():
+        for path, figures in by_path.items():
+            shown = " ".join(f"{figure:.0f}" for figure in figures)
+            medians[name, path] = statistics.median(figures) if figures else float("nan")
+            print(
+                f"  {name} {path}: {medians[name, path]:.0f} us server CPU per request "
+                f"(rounds: {shown})"
+            )
+    if options.gunicorn:
+        for path in options.paths.split(","):
+            ratio = medians["gunicorn", path] / medians["serve", path]
+            print(f"  {path}: serve does {ratio:.2f}x gunicorn's requests per server CPU-second")
     return 0
 
 

@@ -10,6 +10,7 @@ every line ends in CRLF (no bare LF), no obsolete line folding, sizes are plain 
 
 import re
 
+from .fields import FIELD_LINE
 from .validate import BadRequest
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
@@ -23,10 +24,6 @@ _SIZE_LINE = re.compile(
     + rb"|"
     + _QUOTED
     + rb"))?)*"
-).fullmatch
-_FIELD_CHARS = rb"[\x21-\x7e\x80-\xff]"
-_FIELD_LINE = re.compile(
-    _TOKEN + rb":[ \t]*(?:" + _FIELD_CHARS + rb"+(?:[ \t]+" + _FIELD_CHARS + rb"+)*)?[ \t]*"
 ).fullmatch
 MAX_LINE = 4096  # a size line with its extensions, or one trailer field line
 READ_SIZE = 64 * 1024
@@ -62,6 +59,6 @@ async def read_chunked_body(stream, deliver, max_trailer_size: int) -> None:
         trailer_size += len(line)
         if trailer_size > max_trailer_size:
             raise BadRequest("trailer section too large")
-        if _FIELD_LINE(line[:-2]) is None:
+        if FIELD_LINE(line[:-2].decode("latin-1")) is None:
             # Also what a folded line (leading whitespace) or a bare LF inside it looks like.
             raise BadRequest("invalid trailer field line")

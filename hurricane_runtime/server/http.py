@@ -29,6 +29,7 @@ from tornado.iostream import StreamClosedError, UnsatisfiableReadError
 
 from ..events import UNMATCHED_ROUTE, RequestRecord
 from .chunked import read_chunked_body
+from .connection import AppConnection
 from .validate import BadRequest, validate
 
 logger = logging.getLogger("hurricane_runtime")
@@ -352,6 +353,9 @@ class AppDelegate(HTTPServerConnectionDelegate):
         self.connections: dict = {}  # server connection -> its current Exchange
 
     def start_request(self, server_conn, request_conn):
+        # Tornado made a plain HTTP1Connection; ours only parses the request head differently
+        # (strict CRLF, one check per field line), and nothing has been read yet.
+        request_conn.__class__ = AppConnection
         exchange = Exchange(self.server, request_conn)
         connections = self.connections
         if server_conn not in connections:

@@ -180,6 +180,11 @@ REFUSED = {
     ),
     # Obsolete line folding and bare LF stay refused (RFC 9112 sections 5.2, 7.1).
     "obs-fold-header": b"GET /meta/ HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n",
+    "bare-lf-after-request-line": b"GET /meta/ HTTP/1.1\nHost: x\r\n\r\n",
+    "bare-lf-after-header-field": b"GET /meta/ HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n",
+    "bare-lf-ending-the-head": b"GET /meta/ HTTP/1.1\r\nHost: x\n\n",
+    "header-name-with-space": b"GET /meta/ HTTP/1.1\r\nHost: x\r\nX A: b\r\n\r\n",
+    "control-character-in-header": b"GET /meta/ HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
     "obs-fold-trailer": (
         b"POST /meta/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"2\r\n{}\r\n0\r\nX-Trailer: a\r\n b\r\n\r\n"
