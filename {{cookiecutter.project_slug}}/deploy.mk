@@ -10,14 +10,20 @@
 #
 # Everything is a variable: `make deploy OVERLAY=prod TAG=1.4.2 KUBECTL="kubectl --context prod"`.
 
+#> IMAGE             image name without tag
 IMAGE ?= {{ cookiecutter.image_name }}
 # The git commit when there is one: every build gets its own tag, never a moving `latest`.
+#> TAG               image tag (default: the git commit)
 TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+#> OVERLAY           k8s/overlays/NAME to deploy: dev or prod
 OVERLAY ?= dev
+#> KUBECTL           the kubectl command, e.g. "kubectl --context prod"
 KUBECTL ?= kubectl
-# A CA bundle for pip inside the build, for networks behind a TLS-intercepting proxy. It is
+# A CA bundle for downloads inside the build, for networks behind a TLS-intercepting proxy. It is
 # passed as a build secret: it never lands in a layer. Example: CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+#> CA_BUNDLE         CA bundle file for downloads inside the build (TLS-intercepting proxy)
 CA_BUNDLE ?=
+#> BUILD_ARGS        extra options for the engine's build command
 BUILD_ARGS ?=
 ROLLOUT_TIMEOUT ?= 10m
 MIGRATE_TIMEOUT ?= 900
@@ -29,6 +35,7 @@ NAMESPACE ?= $(NAMESPACE_$(OVERLAY))
 HAS_MIGRATE_JOB := {{ "yes" if cookiecutter.database == "postgresql" else "" }}
 
 # docker where a daemon answers, else podman; CONTAINER_ENGINE=podman forces one.
+#> CONTAINER_ENGINE  docker or podman (default: docker where a daemon answers, else podman)
 CONTAINER_ENGINE ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
 	elif command -v podman >/dev/null 2>&1; then echo podman; fi)
 
@@ -52,7 +59,7 @@ export kustomization
 .PHONY: build push deploy undeploy logs manifests _need_engine _need_kubectl _need_cluster _need_overlay _kustomization
 
 build: _need_engine ## Build the image IMAGE:TAG (docker where a daemon runs, else podman)
-	@test -f requirements.lock || { echo "make build: requirements.lock is missing: run 'make lock' first." >&2; exit 1; }
+	@test -f uv.lock || { echo "make build: uv.lock is missing: run 'make lock' first." >&2; exit 1; }
 	DOCKER_BUILDKIT=1 $(CONTAINER_ENGINE) build \
 		--tag $(IMAGE):$(TAG) \
 		--build-arg VERSION=$(TAG) \
