@@ -41,7 +41,9 @@ def runtime(session):
 @nox.session(python=PYTHON)
 def render(session):
     """Bake the template over its option matrix; the hooks refuse bad answers."""
-    session.install(*TEMPLATE_TEST_DEPS, "ruff==0.17.6")
+    # uv checks every bake's lock offline; check-jsonschema validates compose.yaml against the
+    # compose specification's schema it bundles.
+    session.install(*TEMPLATE_TEST_DEPS, "ruff==0.17.6", "uv==0.13.9", "check-jsonschema==0.39.0")
     session.run("pytest", "tests/render", *session.posargs)
 
 

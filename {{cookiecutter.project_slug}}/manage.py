@@ -24,7 +24,8 @@ def database_problem(error: Exception) -> str:
         if url.startswith("postgres")
         else "check DATABASE_URL in .env"
     )
-    return f"manage.py {' '.join(sys.argv[1:2])}: cannot use {without_password(url)}: {reason}; {hint}."
+    command = " ".join(["manage.py", *sys.argv[1:2]])
+    return f"{command}: cannot use {without_password(url)}: {reason}; {hint}."
 
 
 def main():
