@@ -50,8 +50,16 @@ def render(session):
 @nox.session(python=PYTHON)
 def project(session):
     """Install representative bakes as their README says and run their own checks."""
-    # uv: `make lock` in a copy of each bake proves the template's lock files are current.
-    session.install(*TEMPLATE_TEST_DEPS, "uv==0.13.9")
+    # uv: `make install` and `make lock` as a user runs them; podman-compose for `make services`
+    # where no docker daemon runs; psycopg for the machine's PostgreSQL where no compose engine
+    # runs at all; pre-commit to run the bakes' hooks.
+    session.install(
+        *TEMPLATE_TEST_DEPS,
+        "uv==0.13.9",
+        "podman-compose==1.6.0",
+        "pre-commit==4.7.0",
+        "psycopg[binary]>=3.2,<4",
+    )
     session.run("pytest", "tests/project", *session.posargs)
 
 
