@@ -96,7 +96,7 @@ def image(session):
 @nox.session(python=PYTHON)
 def demo(session):
     """Render the default project into ./demo and serve it for a person to try."""
-    session.install("cookiecutter>=2.6,<3")
+    session.install("cookiecutter>=2.6,<3", "uv==0.13.9")
     session.run("python", "tests/demo.py", *session.posargs)
 
 
