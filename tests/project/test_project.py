@@ -261,7 +261,9 @@ def test_make_run_serves_postgresql_and_reloads_on_a_code_change(postgresql_proj
         urls.write_text(
             original
             + "\nfrom django.http import JsonResponse  # noqa: E402\n\n"
-            + f'urlpatterns.append(path("reloaded/", lambda request: JsonResponse({{"m": "{marker}"}})))\n'
+            + "urlpatterns.append(\n"
+            + f'    path("reloaded/", lambda request: JsonResponse({{"m": "{marker}"}}))\n'
+            + ")\n"
         )
         body = wait_for_status(
             f"http://127.0.0.1:{app_port}/reloaded/", timeout=60, process=process
@@ -326,7 +328,7 @@ def test_venv_uses_the_chosen_python_and_django(project):
         [
             ".venv/bin/python",
             "-c",
-            "import sys, django; print(*sys.version_info[:2], sep='.'); print(django.get_version())",
+            "import sys, django;print(*sys.version_info[:2], sep='.'); print(django.get_version())",
         ],
         project,
         env=env,
@@ -430,7 +432,9 @@ def test_createsuperuser_explains_that_there_are_no_accounts(project):
 
 def test_missing_uv_is_one_clear_line(project):
     project, env = project
-    path = os.pathsep.join(d for d in env["PATH"].split(os.pathsep) if not (Path(d) / "uv").exists())
+    path = os.pathsep.join(
+        folder for folder in env["PATH"].split(os.pathsep) if not (Path(folder) / "uv").exists()
+    )
     for target in ("lock", "install"):
         if target == "install":
             (project / ".venv/.installed").touch()

@@ -176,9 +176,8 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     ]
 
     assert (project / ".python-version").read_text().strip() == context["python_version"]
-    assert pyproject["tool"]["ruff"]["target-version"] == "py" + context[
-        "python_version"
-    ].replace(".", "")
+    target = "py" + context["python_version"].replace(".", "")
+    assert pyproject["tool"]["ruff"]["target-version"] == target
     check_lock(project, context)
     if context["database"] == "postgresql":
         check_compose(project)
@@ -339,8 +338,11 @@ def test_next_steps_name_the_real_folder(tmp_path):
 
 @pytest.mark.parametrize(
     ("author", "email"),
-    [("Jane Doe", "jane.doe@example.com"), ("Ops Team", "ops.team@example.com"),
-     ("Zoë O'Brien", "zoe.o.brien@example.com")],
+    [
+        ("Jane Doe", "jane.doe@example.com"),
+        ("Ops Team", "ops.team@example.com"),
+        ("Zoë O'Brien", "zoe.o.brien@example.com"),
+    ],
 )
 def test_email_default_follows_the_author_name(cookies, author, email):
     _, context = bake_ok(cookies, {"author_name": author})
