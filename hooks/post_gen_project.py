@@ -145,21 +145,23 @@ def write_local_secret() -> None:
 def next_steps(answers, folder: str) -> str:
     """What to type next, for the database the answers chose."""
     app, probe = answers["app_port"], answers["probe_port"]
+    install = "make install    # .venv with the locked dependencies (uv sync --locked)"
     if _postgresql(answers):
         database = [
             "make services   # PostgreSQL in a container (compose.yaml), database "
             f"{answers['project_slug']}",
+            install,
             "make run        # migrate PostgreSQL, serve on "
             f"http://127.0.0.1:{app}/api/items/, reload on changes",
         ]
     else:
         database = [
+            install,
             "make run        # migrate ./db.sqlite3, serve on "
             f"http://127.0.0.1:{app}/api/items/, reload on changes",
         ]
     steps = [
         f"cd {folder}",
-        "make install    # .venv with the locked dependencies (uv sync --locked)",
         *database,
         "make test       # pytest",
         "make help       # every target and variable, including build and deploy",

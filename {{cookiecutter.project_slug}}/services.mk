@@ -9,6 +9,7 @@ COMPOSE ?= $(shell \
 	elif command -v podman >/dev/null 2>&1 && podman compose version >/dev/null 2>&1; then echo podman compose; \
 	elif command -v podman-compose >/dev/null 2>&1; then echo podman-compose; \
 	elif command -v docker-compose >/dev/null 2>&1 && docker info >/dev/null 2>&1; then echo docker-compose; fi)
+#> VOLUMES           make services-down VOLUMES=1 also deletes the services' data
 VOLUMES ?=
 SERVICES_TIMEOUT ?= 120
 
