@@ -6,6 +6,7 @@ Runs inside the new project folder. The template repository (where `hurricane_ru
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -87,13 +88,39 @@ def copy_runtime(template: Path) -> None:
     )
 
 
+# A passage of a guideline page that holds for one answer only sits between two marker lines:
+#
+#     <!-- only database=sqlite -->
+#     ...
+#     <!-- end only -->
+#
+# A project's copy keeps the passages that fit its answers, without the markers, so a SQLite
+# project never reads advice meant for PostgreSQL (and the other way round).
+ONLY_START = re.compile(r"<!-- only (\w+)=(\w+) -->")
+ONLY_END = "<!-- end only -->"
+
+
+def fit_page(text: str) -> str:
+    kept, keep = [], True
+    for line in text.splitlines(keepends=True):
+        marker = ONLY_START.fullmatch(line.strip())
+        if marker:
+            keep = ANSWERS.get(marker[1]) == marker[2]
+        elif line.strip() == ONLY_END:
+            keep = True
+        elif keep:
+            kept.append(line)
+    return "".join(kept)
+
+
 def copy_docs(template: Path) -> None:
     target = PROJECT / "docs"
     target.mkdir(exist_ok=True)
     for page, fits in DOCS.items():
         source = template / "docs" / page
         if fits(ANSWERS) and source.is_file():
-            shutil.copyfile(source, target / page)
+            text = fit_page(source.read_text(encoding="utf-8"))
+            (target / page).write_text(text, encoding="utf-8")
 
 
 def remove_unchosen() -> None:
