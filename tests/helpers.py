@@ -119,6 +119,6 @@ def checkov_scan(folder: Path, framework: str) -> dict:
 def checkov_failures(report: dict) -> list[str]:
     """One readable line per failed check of a checkov report."""
     return [
-        f"{failed['check_id']} {failed['check_name']}: {failed['resource']} in {failed['file_path']}"
-        for failed in report["results"]["failed_checks"]
+        f"{item['check_id']} {item['check_name']}: {item['resource']} in {item['file_path']}"
+        for item in report["results"]["failed_checks"]
     ]

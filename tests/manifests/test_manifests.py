@@ -4,7 +4,6 @@ we support, passes checkov with every exception explained, and follows our rules
 Standard "restricted", probes on the runtime's own ports and paths, a grace period that covers
 the runtime's shutdown, no removed apiVersions, recommended labels."""
 
-import json
 import os
 import re
 import shutil
@@ -135,7 +134,9 @@ def rendered(projects) -> dict[tuple[str, str], Rendered]:
     out = {}
     for bake_name, overlay in CASES:
         project, answers = projects[bake_name]
-        result = make(project, "manifests", f"OVERLAY={overlay}", f"KUBECTL={kubectl()}", f"DIGEST={DIGEST}")
+        result = make(
+            project, "manifests", f"OVERLAY={overlay}", f"KUBECTL={kubectl()}", f"DIGEST={DIGEST}"
+        )
         assert result.returncode == 0, result.stderr
         out[bake_name, overlay] = Rendered(project, answers, overlay, result.stdout)
     return out
@@ -225,9 +226,7 @@ def test_checkov_finds_nothing_on_any_overlay_of_any_bake(checkov_report, render
     assert checkov_failures(checkov_report) == []
 
 
-def test_every_checkov_exception_is_inline_and_explained_in_kubernetes_md(
-    checkov_report, rendered
-):
+def test_every_checkov_exception_is_explained_in_kubernetes_md(checkov_report, rendered):
     skips = checkov_skips(rendered)
     skipped = {item["check_id"] for item in checkov_report["results"]["skipped_checks"]}
     # The annotations are what checkov honoured: no other exception exists.
@@ -559,7 +558,9 @@ def test_tag_outside_git_is_dev(projects, tmp_path):
     source, _ = projects["default"]
     project = tmp_path / "project"
     shutil.copytree(source, project, ignore=shutil.ignore_patterns(".git", ".image-digests"))
-    result = make(project, "manifests", env={**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)})
+    result = make(
+        project, "manifests", env={**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)}
+    )
     assert deployed_images(result.stdout) == {f"{IMAGE}:dev"}, result.stderr
 
 
