@@ -80,7 +80,8 @@ push: _need_engine ## Push IMAGE:TAG and record its digest for deploy
 	$(CONTAINER_ENGINE) push $(if $(filter podman,$(ENGINE_NAME)),--digestfile "$$digestfile") \
 		$(IMAGE):$(TAG) 2>&1 | tee "$$log"; \
 	test "$${PIPESTATUS[0]}" = 0 || exit 1; \
-	digest=$$(cat "$$digestfile" "$$log" | grep -o -m 1 'sha256:[0-9a-f]\{64\}' | head -n 1); \
+	digest=$$({ cat "$$digestfile"; grep -o 'digest: sha256:[0-9a-f]\{64\}' "$$log"; } \
+		| grep -o 'sha256:[0-9a-f]\{64\}' | head -n 1); \
 	test -n "$$digest" || { echo "make push: the push did not report a digest for $(IMAGE):$(TAG)." >&2; exit 1; }; \
 	echo "$(IMAGE):$(TAG) $$digest" >> $(DIGESTS_FILE); \
 	echo "Pushed $(IMAGE)@$$digest (recorded in $(DIGESTS_FILE): make deploy pins it)."

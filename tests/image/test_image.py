@@ -21,9 +21,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import yaml
-
 import pytest
+import yaml
 
 from tests.helpers import bake, free_port, http_get, wait_for_status
 from tests.image import engine as engines

@@ -690,3 +690,42 @@ def test_make_targets_fail_clearly_without_their_tools(projects, goal, variables
     )
     assert result.returncode != 0
     assert f"make {goal}: {message}" in result.stderr, result.stderr
+
+
+# Stands in for `docker push`: prints what docker prints (layer lines, then the digest line),
+# or fails like a refused push. The real push (podman, a registry on loopback) is in `image`.
+FAKE_DOCKER = """#!/bin/sh
+[ -z "$FAKE_PUSH_FAILS" ] || { echo "denied: requested access is denied" >&2; exit 1; }
+echo "The push refers to repository [registry.example.com/hurricane-service]"
+echo "5f70bf18a086: Pushed"
+echo "$FAKE_TAG: digest: $FAKE_DIGEST size: 1573"
+"""
+
+
+def fake_docker_push(project: Path, tmp_path: Path, tag: str, **env) -> subprocess.CompletedProcess:
+    docker = tmp_path / "docker"
+    docker.write_text(FAKE_DOCKER)
+    docker.chmod(0o755)
+    environ = {**os.environ, "FAKE_TAG": tag, **env}
+    return make(project, "push", f"CONTAINER_ENGINE={docker}", f"TAG={tag}", env=environ)
+
+
+def test_push_with_docker_records_the_digest_it_printed(projects, tmp_path):
+    project, _ = projects["default"]
+    digest = "sha256:" + "d0" * 32
+    result = fake_docker_push(project, tmp_path, "push-docker", FAKE_DIGEST=digest)
+    assert result.returncode == 0, result.stderr
+    lines = (project / ".image-digests").read_text().splitlines()
+    assert lines[-1] == f"{IMAGE}:push-docker {digest}"
+    shown = make(project, "manifests", "TAG=push-docker")
+    assert deployed_images(shown.stdout) == {f"{IMAGE}@{digest}"}
+
+
+def test_failed_push_records_nothing(projects, tmp_path):
+    project, _ = projects["default"]
+    result = fake_docker_push(
+        project, tmp_path, "push-refused", FAKE_DIGEST="sha256:" + "e0" * 32, FAKE_PUSH_FAILS="1"
+    )
+    assert result.returncode != 0
+    record = project / ".image-digests"
+    assert "push-refused" not in (record.read_text() if record.exists() else "")
