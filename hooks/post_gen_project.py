@@ -94,8 +94,10 @@ def copy_runtime(template: Path) -> None:
 #     ...
 #     <!-- end only -->
 #
-# A project's copy keeps the passages that fit its answers, without the markers, so a SQLite
-# project never reads advice meant for PostgreSQL (and the other way round).
+# A single line (a table row, where a marker line would end the table) carries the marker at
+# its end instead: `| [sqlite.md](sqlite.md) | ... <!-- only database=sqlite --> |`.
+# A project's copy keeps the passages and lines that fit its answers, without the markers, so a
+# SQLite project never reads advice meant for PostgreSQL (and the other way round).
 ONLY_START = re.compile(r"<!-- only (\w+)=(\w+) -->")
 ONLY_END = "<!-- end only -->"
 
@@ -103,11 +105,14 @@ ONLY_END = "<!-- end only -->"
 def fit_page(text: str) -> str:
     kept, keep = [], True
     for line in text.splitlines(keepends=True):
-        marker = ONLY_START.fullmatch(line.strip())
-        if marker:
+        marker = ONLY_START.search(line)
+        if marker and line.strip() == marker[0]:
             keep = ANSWERS.get(marker[1]) == marker[2]
         elif line.strip() == ONLY_END:
             keep = True
+        elif marker:
+            if keep and ANSWERS.get(marker[1]) == marker[2]:
+                kept.append(line.replace(f" {marker[0]}", "").replace(marker[0], ""))
         elif keep:
             kept.append(line)
     return "".join(kept)

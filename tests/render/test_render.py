@@ -252,11 +252,12 @@ def test_template_pages_open_and_close_every_answer_passage():
         open_passage = None
         for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
             marker = line.strip()
+            for answer in re.findall(r"<!-- only ([^>]*) -->", line):
+                assert re.fullmatch(r"database=(postgresql|sqlite)", answer), (
+                    f"{page.name}:{number}: unknown answer in {answer}"
+                )
             if marker.startswith("<!-- only "):
                 assert open_passage is None, f"{page.name}:{number}: passage inside a passage"
-                assert re.fullmatch(r"<!-- only (database)=(postgresql|sqlite) -->", marker), (
-                    f"{page.name}:{number}: unknown answer in {marker}"
-                )
                 open_passage = number
             elif marker == "<!-- end only -->":
                 assert open_passage is not None, f"{page.name}:{number}: end without start"
