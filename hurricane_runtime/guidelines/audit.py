@@ -69,7 +69,9 @@ def run_settings_checks() -> list[Result]:
         path, line = _settings_location(message.obj if isinstance(message.obj, str) else None)
         if row is None:
             results.append(
-                Result(message.id, message.level, message.msg, message.hint or "", "", "", path, line)
+                Result(
+                    message.id, message.level, message.msg, message.hint or "", "", "", path, line
+                )
             )
         else:
             results.append(_from_row(row, message.msg, path, line))

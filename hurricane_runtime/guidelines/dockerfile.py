@@ -34,7 +34,9 @@ class Dockerfile:
 
     @property
     def final_stage(self) -> list[Instruction]:
-        starts = [i for i, instruction in enumerate(self.instructions) if instruction.name == "FROM"]
+        starts = [
+            i for i, instruction in enumerate(self.instructions) if instruction.name == "FROM"
+        ]
         return self.instructions[starts[-1] :] if starts else self.instructions
 
     def last(self, name: str) -> Instruction | None:
@@ -46,7 +48,9 @@ def load_dockerfile(path: Path) -> Dockerfile:
     try:
         from dockerfile_parse import DockerfileParser
     except ImportError:  # pragma: no cover - the audit extra brings it
-        raise DockerfileError("--dockerfile needs dockerfile-parse: pip install dockerfile-parse")
+        raise DockerfileError(
+            "--dockerfile needs dockerfile-parse: pip install dockerfile-parse"
+        ) from None
     try:
         content = path.read_bytes()
     except OSError as error:
@@ -120,7 +124,10 @@ def runs_as_root(dockerfile: Dockerfile) -> Iterator[Finding]:
     user = instruction.value.split(":", 1)[0].strip()
     if user in ("root", "0"):
         yield Finding(
-            f"USER {instruction.value}", obj="USER", path=str(dockerfile.path), line=instruction.line
+            f"USER {instruction.value}",
+            obj="USER",
+            path=str(dockerfile.path),
+            line=instruction.line,
         )
     elif not user.isdigit():
         yield Finding(

@@ -1,20 +1,22 @@
-"""Projects to audit: the runtime's test project as production runs it, and a deliberately bad
-project made with a real ``django-admin startproject`` plus the usual mistakes (``bad/``).
+"""Helpers of the audit tests. Projects to audit: the runtime's test project as production
+runs it, and a deliberately bad project made with a real ``django-admin startproject`` plus
+the usual mistakes (``bad/``).
 
 Every audit runs as a real ``python manage.py hurricane_audit`` subprocess, so exit codes and
 output formats are the ones a CI job sees.
 """
 
+import atexit
+import functools
 import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[2]
@@ -86,10 +88,19 @@ def production_env() -> dict[str, str]:
     )
 
 
-@pytest.fixture(scope="session")
-def bad_project(tmp_path_factory) -> Path:
+def bad_env(**extra: str) -> dict[str, str]:
+    return clean_env(DJANGO_SETTINGS_MODULE="badsite.settings", PYTHONPATH=str(REPO_ROOT), **extra)
+
+
+# The bad project and its two audits are built once per test run (they take a few seconds) and
+# shared read-only by the tests; the folder goes when the run ends.
+
+
+@functools.cache
+def bad_project() -> Path:
     """``django-admin startproject badsite`` with the files and settings of ``bad/`` added."""
-    root = tmp_path_factory.mktemp("badsite")
+    root = Path(tempfile.mkdtemp(prefix="badsite-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     subprocess.run(
         [sys.executable, "-m", "django", "startproject", "badsite", str(root)],
         check=True,
@@ -108,33 +119,24 @@ def bad_project(tmp_path_factory) -> Path:
     return root
 
 
-def bad_env(**extra: str) -> dict[str, str]:
-    return clean_env(
-        DJANGO_SETTINGS_MODULE="badsite.settings", PYTHONPATH=str(REPO_ROOT), **extra
-    )
+# The main audit: hosts come from DJANGO_ALLOWED_HOSTS (so its fallback to "*" shows), the
+# probe port is switched off.
+MAIN_AUDIT_ENV = {"DJANGO_ALLOWED_HOSTS": "api.example.com", "HURRICANE_NO_PROBE": "true"}
 
 
-@pytest.fixture(scope="session")
-def bad_audit(bad_project) -> Audit:
-    """The main audit of the bad project, everything given, as JSON.
-
-    Hosts come from DJANGO_ALLOWED_HOSTS (so its fallback to "*" shows), the probe port is off.
-    """
-    env = bad_env(DJANGO_ALLOWED_HOSTS="api.example.com", HURRICANE_NO_PROBE="true")
+@functools.cache
+def bad_audit() -> Audit:
+    """The main audit of the bad project, manifests and Dockerfile given, as JSON."""
     return run_audit(
-        bad_project,
-        "--manifests",
-        "k8s",
-        "--dockerfile",
-        "Dockerfile",
-        "--format",
-        "json",
-        env=env,
+        bad_project(),
+        *("--manifests", "k8s", "--dockerfile", "Dockerfile", "--format", "json"),
+        env=bad_env(**MAIN_AUDIT_ENV),
     )
 
 
-@pytest.fixture(scope="session")
-def bad_audit_invalid_options(bad_project) -> Audit:
+@functools.cache
+def bad_audit_invalid_options() -> Audit:
     """A second audit: probe paths that collide, and no DJANGO_ALLOWED_HOSTS at all."""
-    env = bad_env(HURRICANE_LIVENESS_PROBE="/ready")
-    return run_audit(bad_project, "--format", "json", env=env)
+    return run_audit(
+        bad_project(), "--format", "json", env=bad_env(HURRICANE_LIVENESS_PROBE="/ready")
+    )
