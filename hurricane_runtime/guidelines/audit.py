@@ -12,7 +12,7 @@ from django.core import checks
 from . import introspection
 from .dockerfile import load_dockerfile
 from .manifests import load_documents, pod_contexts
-from .registry import GUIDELINES, LEVEL_NAMES, TAG, Guideline, in_scope
+from .registry import GUIDELINES, LEVEL_NAMES, TAG, Guideline, in_scope, ordered
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,9 @@ def run_settings_checks() -> list[Result]:
             )
         else:
             results.append(_from_row(row, message.msg, path, line))
-    return results
+    # Django keeps its checks in a set: put them in the table's order for a stable listing.
+    position = {row.id: index for index, row in enumerate(ordered())}
+    return sorted(results, key=lambda result: position.get(result.id, len(position)))
 
 
 def _silenced() -> set[str]:

@@ -81,7 +81,16 @@ def guideline(id: str, title: str, hint: str, doc: str, scope: str = "settings")
 
 
 def in_scope(scope: str) -> list[Guideline]:
-    return [row for row in GUIDELINES.values() if row.scope == scope]
+    return sorted((row for row in GUIDELINES.values() if row.scope == scope), key=_number)
+
+
+def ordered() -> list[Guideline]:
+    """Every row, settings first, then pods, then the Dockerfile; by number within each."""
+    return [row for scope in SCOPES for row in in_scope(scope)]
+
+
+def _number(row: Guideline) -> str:
+    return row.id.split(".", 1)[1][1:]
 
 
 def as_message(row: Guideline, finding: Finding) -> checks.CheckMessage:

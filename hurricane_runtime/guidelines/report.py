@@ -4,7 +4,7 @@ import json
 
 from .. import __version__
 from .audit import Result
-from .registry import GUIDELINES, LEVEL_NAMES
+from .registry import GUIDELINES, LEVEL_NAMES, ordered
 
 FORMATS = ("text", "json", "sarif")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -68,7 +68,8 @@ def _sarif_rule(rule_id: str) -> dict:
 
 def render_sarif(results: list[Result]) -> str:
     """One run, every guideline as a rule, every finding as a result with its location."""
-    rule_ids = list(GUIDELINES) + sorted({r.id for r in results} - set(GUIDELINES))
+    rule_ids = [row.id for row in ordered()]
+    rule_ids += sorted({result.id for result in results} - set(rule_ids))
     index = {rule_id: position for position, rule_id in enumerate(rule_ids)}
     sarif_results = []
     for result in results:
