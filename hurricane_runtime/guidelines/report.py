@@ -1,6 +1,7 @@
 """The audit's results as text (people), JSON (scripts) or SARIF 2.1.0 (code scanning)."""
 
 import json
+from pathlib import Path
 
 from .. import __version__
 from .audit import Result
@@ -66,6 +67,12 @@ def _sarif_rule(rule_id: str) -> dict:
     }
 
 
+def _uri(path: str) -> str:
+    """Paths inside the project stay relative (code scanning maps them to the repository)."""
+    as_path = Path(path)
+    return as_path.as_uri() if as_path.is_absolute() else as_path.as_posix()
+
+
 def render_sarif(results: list[Result]) -> str:
     """One run, every guideline as a rule, every finding as a result with its location."""
     rule_ids = [row.id for row in ordered()]
@@ -80,7 +87,7 @@ def render_sarif(results: list[Result]) -> str:
             "message": {"text": f"{result.message}. {result.hint}"},
         }
         if result.path:
-            location = {"artifactLocation": {"uri": result.path.replace("\\", "/")}}
+            location = {"artifactLocation": {"uri": _uri(result.path)}}
             if result.line:
                 location["region"] = {"startLine": result.line}
             entry["locations"] = [{"physicalLocation": location}]

@@ -62,7 +62,11 @@ def test_the_container_environment_decides_the_runtime_options_of_the_pod(tmp_pa
     audit = good_audit("--manifests", str(tmp_path), "--format", "json")
     assert [finding["id"] for finding in audit.findings] == ["hurricane.E106"]
     assert "= 70" in audit.findings[0]["message"]
-    assert audit.findings[0]["path"].endswith("deployment.yaml")
+    assert audit.findings[0]["path"] == str(tmp_path / "deployment.yaml")
+    sarif = json.loads(good_audit("--manifests", str(tmp_path), "--format", "sarif").stdout)
+    jsonschema.validate(sarif, SARIF_SCHEMA, format_checker=jsonschema.FormatChecker())
+    location = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == (tmp_path / "deployment.yaml").as_uri()
 
 
 def test_a_silenced_id_is_not_reported(tmp_path):
