@@ -33,11 +33,11 @@ class Result:
 
 def _settings_location(name: str | None) -> tuple[str | None, int | None]:
     """The settings file and line assigning ``name`` (its last assignment), or the module."""
-    folder = introspection.settings_directory()
-    if folder is None:
+    module_file = introspection.settings_file()
+    if module_file is None:
         return None, None
-    module_file = folder / (settings.SETTINGS_MODULE.rsplit(".", 1)[-1] + ".py")
-    files = [module_file] + sorted(path for path in folder.glob("*.py") if path != module_file)
+    siblings = module_file.parent.glob("*.py")
+    files = [module_file] + sorted(path for path in siblings if path != module_file)
     if name:
         assignment = re.compile(rf"^\s*{re.escape(name)}\s*(\+|\|)?=", re.MULTILINE)
         for path in files:

@@ -32,10 +32,17 @@ print(json.dumps({
 SETTINGS_PROBE_TIMEOUT = 60
 
 
-def settings_directory() -> Path | None:
+def settings_file() -> Path | None:
+    """The file of the settings module (None for ``settings.configure()``)."""
     module = sys.modules.get(settings.SETTINGS_MODULE or "")
     path = getattr(module, "__file__", None)
-    return Path(path).resolve().parent if path else None
+    return Path(path).resolve() if path else None
+
+
+def settings_directory() -> Path | None:
+    """The folder of the settings module: its siblings are settings source too."""
+    path = settings_file()
+    return path.parent if path else None
 
 
 def source_file_containing(value: str) -> Path | None:

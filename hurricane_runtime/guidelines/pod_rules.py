@@ -236,9 +236,9 @@ def missing_resources(context: PodContext) -> Iterator[Finding]:
 @guideline(
     "hurricane.W109",
     "The image is not pinned by digest",
-    "Deploy image@sha256:... (for example `kustomize edit set image NAME@DIGEST` after the "
-    "push), so every pod runs the same bytes and a rollback means something.",
-    f"{K8S_DOC}#images-pinned-by-digest",
+    "Deploy image@sha256:... (`make deploy` after `make push`, or `kustomize edit set image "
+    "NAME@DIGEST`), so every pod runs the same bytes and a new build rolls the pods.",
+    f"{K8S_DOC}#every-deploy-rolls-images-pinned-by-digest",
     scope="pod",
 )
 def image_not_pinned(context: PodContext) -> Iterator[Finding]:
