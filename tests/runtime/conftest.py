@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 import pytest
+from amqp_helpers import amqp_queue, rabbitmq  # noqa: F401 - fixtures of the consume tests
 
 HERE = Path(__file__).resolve().parent
 TESTPROJECT = HERE / "testproject"

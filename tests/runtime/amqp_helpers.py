@@ -1,0 +1,159 @@
+"""Shared pieces of the consume tests: the real RabbitMQ, unique names, broker-side actions.
+
+Every test gets its own queue (``amqp_queue``) and deletes what it declared (the queue, its
+``.dlq`` and its ``.dlx``). Broker-side faults use ``rabbitmqctl`` on this test's own
+connection only, found by the connection name the consumer gives itself.
+"""
+
+import asyncio
+import contextlib
+import re
+import shutil
+import socket
+import subprocess
+import uuid
+
+import pytest
+
+RABBITMQ_HOST, RABBITMQ_PORT = "127.0.0.1", 5672
+RABBITMQ_URL = f"amqp://guest:guest@{RABBITMQ_HOST}:{RABBITMQ_PORT}/"
+
+
+def rabbitmq_reachable() -> str | None:
+    """None when RabbitMQ answers on its port, else why not."""
+    try:
+        import aio_pika  # noqa: F401
+    except ImportError:
+        return "aio-pika is not installed (the 'amqp' extra)"
+    try:
+        with socket.create_connection((RABBITMQ_HOST, RABBITMQ_PORT), timeout=2):
+            return None
+    except OSError as error:
+        return f"RabbitMQ on {RABBITMQ_HOST}:{RABBITMQ_PORT} is not reachable: {error}"
+
+
+@pytest.fixture
+def rabbitmq():
+    """The broker URL; skips the test when RabbitMQ is not running here."""
+    why = rabbitmq_reachable()
+    if why:
+        pytest.skip(why)
+    return RABBITMQ_URL
+
+
+@pytest.fixture
+def amqp_queue(rabbitmq):
+    """A unique queue name; the queue, its dead-letter queue and exchange are deleted after."""
+    name = f"hurricane-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    asyncio.run(delete_topology(name))
+
+
+async def delete_topology(queue: str, exchanges: tuple[str, ...] = ()) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        for name in (queue, f"{queue}.dlq"):
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.queue_delete(name)
+        for name in (f"{queue}.dlx", *exchanges):
+            channel = await connection.channel()
+            with contextlib.suppress(Exception):
+                await channel.exchange_delete(name)
+
+
+async def publish_many(queue: str, bodies, url: str = RABBITMQ_URL) -> None:
+    """Publish persistent messages with publisher confirms (they are on the broker after)."""
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await asyncio.gather(
+            *(
+                channel.default_exchange.publish(
+                    aio_pika.Message(
+                        body if isinstance(body, bytes) else str(body).encode(),
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=queue,
+                )
+                for body in bodies
+            )
+        )
+
+
+async def drain_queue(queue: str, url: str = RABBITMQ_URL) -> list[bytes]:
+    """Get (and ack) every message waiting in ``queue``."""
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    bodies = []
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        while (message := await declared.get(fail=False)) is not None:
+            bodies.append(message.body)
+            await message.ack()
+    return bodies
+
+
+def rabbitmqctl(*args: str) -> str:
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not installed here")
+    result = subprocess.run(
+        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def close_connection_from_broker(connection_name_part: str) -> int:
+    """Close (broker side) every connection whose name contains ``connection_name_part``."""
+    closed = 0
+    listing = rabbitmqctl("list_connections", "--no-table-headers", "pid", "client_properties")
+    for line in listing.splitlines():
+        pid, _, properties = line.partition("\t")
+        match = re.search(r'\{"connection_name","([^"]*)"\}', properties)
+        if match and connection_name_part in match.group(1):
+            rabbitmqctl("close_connection", pid, "closed by a test")
+            closed += 1
+    return closed
+
+
+def consumer_config(amqp_url: str, queue: str, **overrides):
+    """The options of ``consume`` as the command would resolve them, for in-process tests."""
+    from types import SimpleNamespace
+
+    values = {
+        "handler": "tests.handler",
+        "queue": queue,
+        "amqp_url": amqp_url,
+        "exchange": "",
+        "exchange_type": "direct",
+        "routing_key": (),
+        "concurrency": 10,
+        "queue_type": "quorum",
+        "delivery_limit": 20,
+        "dead_letter_exchange": None,
+        "ack_policy": "reject_on_error",
+        "connect_timeout": 5.0,
+        "verify_interval": 0.2,
+        "reconnect_max_delay": 0.5,
+        "disconnected_timeout": 300.0,
+    }
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+async def wait_until(predicate, timeout: float, what: str, step: float = 0.01) -> float:
+    """Poll ``predicate`` on the loop; return the seconds it took, fail after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while not predicate():
+        if loop.time() - started > timeout:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(step)
+    return loop.time() - started
