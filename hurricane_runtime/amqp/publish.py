@@ -14,6 +14,7 @@ The broker URL: the ``amqp_url`` argument, else the setting or environment varia
 """
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -186,7 +187,15 @@ def _background() -> asyncio.AbstractEventLoop:
             )
             thread.start()
             _background_loop = loop
+            atexit.register(_close_background, loop)
         return _background_loop
+
+
+def _close_background(loop) -> None:
+    """At exit: close the sync publishers' connections politely (the broker logs no error)."""
+    future = asyncio.run_coroutine_threadsafe(close_publishers(), loop)
+    with contextlib.suppress(Exception):
+        future.result(timeout=2)
 
 
 async def close_publishers() -> None:

@@ -259,3 +259,96 @@ def test_drain_requeues_handlers_that_outlive_the_drain_timeout(rabbitmq, amqp_q
     drained, took = asyncio.run(scenario())
     assert drained is False and took < 5
     assert sorted(asyncio.run(drain_queue(amqp_queue))) == [b"a", b"b", b"c", b"d"]
+
+
+def test_broker_down_at_start_keeps_starting_then_consumes(rabbitmq, amqp_queue):
+    async def handler(message):
+        pass
+
+    async def scenario(proxy):
+        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/"
+        consumer = Consumer(consumer_config(url, amqp_queue, reconnect_max_delay=0.5), handler)
+        start = asyncio.ensure_future(consumer.start())
+        await wait_until(lambda: consumer.attempts >= 3, 10, "three connection attempts")
+        assert not start.done()
+        assert consumer.startup_reasons() and consumer.readiness_reasons()
+        assert "waiting for the broker" in consumer.startup_reasons()[0]
+        assert consumer.liveness_reasons() == []  # starting is not dead
+        proxy.restore()
+        await asyncio.wait_for(start, 10)
+        assert consumer.startup_reasons() == [] and consumer.readiness_reasons() == []
+        await stopped(consumer)
+
+    with TcpProxy(5672) as proxy:
+        proxy.cut()
+        asyncio.run(scenario(proxy))
+
+
+def test_liveness_fails_only_after_being_disconnected_longer_than_the_bound(rabbitmq, amqp_queue):
+    async def handler(message):
+        pass
+
+    async def scenario(proxy):
+        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/"
+        config = consumer_config(url, amqp_queue, disconnected_timeout=2.0)
+        consumer = await started(config, handler)
+        proxy.cut()
+        await wait_until(consumer.readiness_reasons, 5, "readiness 503")
+        assert consumer.liveness_reasons() == []
+        took = await wait_until(consumer.liveness_reasons, 10, "liveness 503")
+        assert "not consuming for" in consumer.liveness_reasons()[0]
+        proxy.restore()
+        await wait_until(lambda: not consumer.liveness_reasons(), 10, "alive again")
+        await stopped(consumer)
+        return took
+
+    with TcpProxy(5672) as proxy:
+        assert asyncio.run(scenario(proxy)) >= 1.5
+
+
+def test_metrics_count_messages_by_status_like_faststream(rabbitmq, amqp_queue):
+    from prometheus_client import CollectorRegistry
+
+    from hurricane_runtime.amqp import Reject
+
+    registry = CollectorRegistry()
+
+    async def handler(message):
+        if message.body == b"error":
+            raise KeyError("missing")
+        if message.body == b"reject":
+            raise Reject()
+        if message.body == b"retry" and not message.redelivered:
+            raise Requeue()
+
+    async def scenario():
+        consumer = Consumer(consumer_config(rabbitmq, amqp_queue), handler, registry=registry)
+        await asyncio.wait_for(consumer.start(), 30)
+        await publish_many(amqp_queue, [b"ok", b"ok", b"error", b"reject", b"retry"])
+        received = "hurricane_received_messages_total"
+        labels = {"broker": "rabbitmq", "handler": amqp_queue}
+        await wait_until(lambda: registry.get_sample_value(received, labels) == 6, 10, "6")
+        await wait_until(lambda: consumer.in_process == 0, 10, "all settled")
+        assert registry.get_sample_value("hurricane_consumers_active", labels) == 1
+        await stopped(consumer)
+        assert registry.get_sample_value("hurricane_consumers_active", labels) == 0
+
+    asyncio.run(scenario())
+    labels = {"broker": "rabbitmq", "handler": amqp_queue}
+
+    def value(name, **extra):
+        return registry.get_sample_value(name, {**labels, **extra})
+
+    processed = "hurricane_received_processed_messages_total"
+    assert value(processed, status="acked") == 3  # two oks and the retried message
+    assert value(processed, status="rejected") == 1
+    assert value(processed, status="nacked") == 1
+    assert value(processed, status="error") == 1
+    assert (
+        value("hurricane_received_processed_messages_exceptions_total", exception_type="KeyError")
+        == 1
+    )
+    assert value("hurricane_received_redeliveries_total") == 1
+    assert value("hurricane_dead_lettered_messages_total") == 2  # the error and the reject
+    assert value("hurricane_received_processed_messages_duration_seconds_count") == 6
+    assert value("hurricane_received_messages_in_process") == 0
