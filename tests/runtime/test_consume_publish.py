@@ -9,7 +9,7 @@ import pytest
 from amqp_helpers import drain_queue
 
 from hurricane_runtime.amqp import apublish, publish
-from hurricane_runtime.amqp.publish import PublishError
+from hurricane_runtime.amqp.publish import PublishError, close_publishers
 from tests.tcp_proxy import TcpProxy
 
 
@@ -41,6 +41,7 @@ def test_publish_from_threads_and_coroutines_is_confirmed(rabbitmq, amqp_queue):
     async def handler_side():
         await apublish("from a coroutine", amqp_queue, amqp_url=rabbitmq)
         await apublish(b"\x00raw", amqp_queue, amqp_url=rabbitmq, headers={"kind": "raw"})
+        await close_publishers()
 
     asyncio.run(handler_side())
     assert errors == []

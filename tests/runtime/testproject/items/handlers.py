@@ -8,9 +8,8 @@ import asyncio
 import os
 import time
 
-from items.models import Item
-
 from hurricane_runtime.amqp import apublish
+from items.models import Item
 
 
 def _record(event: str, message) -> None:
