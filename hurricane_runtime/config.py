@@ -1,4 +1,8 @@
-"""Every option of ``serve`` in one table, and the one object that carries their values.
+"""Every option of every command in one table per command, and the objects that carry them.
+
+Options all workloads share (the probe port, start-up, shutdown, checks, observability) are
+rows of ``COMMON_OPTIONS``, defined once; each command adds its own rows (``SERVE_OPTIONS``)
+and a ``Config`` subclass that names its table.
 
 An option can come from four places. The first one that has a value wins:
 
@@ -82,15 +86,16 @@ class Option:
         return "a string"
 
 
-OPTIONS: tuple[Option, ...] = (
+# Options every workload has (probe port, start-up, shutdown, health checks, observability):
+# defined once, so `serve`, `consume` and the Celery probes read them the same way.
+COMMON_OPTIONS: tuple[Option, ...] = (
     # Where to listen.
     Option("bind", "str", "0.0.0.0", "Address the app and probe ports listen on."),
-    Option("port", "int", 8000, "Port of the Django app.", minimum=1, maximum=65535),
     Option(
         "probe_port",
         "int",
         None,
-        "Port of the probes and metrics (default: port + 1).",
+        "Port of the probes and metrics.",
         minimum=1,
         maximum=65535,
         optional=True,
@@ -99,27 +104,6 @@ OPTIONS: tuple[Option, ...] = (
     Option("startup_probe", "path", "/startup", "Path of the startup probe."),
     Option("readiness_probe", "path", "/ready", "Path of the readiness probe."),
     Option("liveness_probe", "path", "/alive", "Path of the liveness probe."),
-    # Capacity. Four threads: Django views spend most of their time waiting on the database or
-    # other services, so a few threads overlap that waiting, while more threads than that only
-    # fight over the GIL on a small (1 CPU) container. Scale with pods, not threads.
-    Option(
-        "workers",
-        "int",
-        4,
-        "Worker threads running Django views.",
-        minimum=1,
-        maximum=1024,
-    ),
-    # 32 waiting requests is several hundred milliseconds of queue for typical views: past
-    # that the pod is better taken out of the load balancer until it catches up.
-    Option(
-        "backlog",
-        "int",
-        32,
-        "Requests waiting for a worker at which readiness reports 503.",
-        minimum=1,
-        maximum=1_000_000,
-    ),
     # Start-up.
     Option(
         "command",
@@ -137,43 +121,8 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds to wait for migrations before start-up fails.",
         minimum=0,
     ),
-    # What else to serve.
-    Option("static", "bool", False, "Serve STATIC_URL from STATIC_ROOT."),
-    Option("media", "bool", False, "Serve MEDIA_URL from MEDIA_ROOT."),
     # Development.
-    Option("autoreload", "bool", False, "Restart when Python files change (development)."),
     Option("debug", "bool", False, "Debug mode: asyncio debug checks and DEBUG logging."),
-    # Limits against hostile or broken clients.
-    Option(
-        "max_body_size",
-        "size",
-        10 * MIB,
-        "Largest request body; bigger ones get 413.",
-        minimum=0,
-    ),
-    Option(
-        "max_header_size",
-        "size",
-        64 * KIB,
-        "Largest request line plus headers; bigger ones close the connection.",
-        minimum=1 * KIB,
-    ),
-    # Longer than the 60 s idle timeout of common load balancers, so that the balancer, not
-    # the server, closes idle keep-alive connections (else it may reuse a closing socket).
-    Option(
-        "idle_timeout",
-        "float",
-        75.0,
-        "Seconds a keep-alive connection may wait for its next request headers.",
-        minimum=0.1,
-    ),
-    Option(
-        "body_timeout",
-        "float",
-        60.0,
-        "Seconds a client has to send a whole request body.",
-        minimum=0.1,
-    ),
     # Shutdown.
     Option(
         "shutdown_delay",
@@ -237,7 +186,67 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 
-OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+# Options of the app server only.
+SERVE_OPTIONS: tuple[Option, ...] = (
+    Option("port", "int", 8000, "Port of the Django app.", minimum=1, maximum=65535),
+    # Capacity. Four threads: Django views spend most of their time waiting on the database or
+    # other services, so a few threads overlap that waiting, while more threads than that only
+    # fight over the GIL on a small (1 CPU) container. Scale with pods, not threads.
+    Option(
+        "workers",
+        "int",
+        4,
+        "Worker threads running Django views.",
+        minimum=1,
+        maximum=1024,
+    ),
+    # 32 waiting requests is several hundred milliseconds of queue for typical views: past
+    # that the pod is better taken out of the load balancer until it catches up.
+    Option(
+        "backlog",
+        "int",
+        32,
+        "Requests waiting for a worker at which readiness reports 503.",
+        minimum=1,
+        maximum=1_000_000,
+    ),
+    # What else to serve.
+    Option("static", "bool", False, "Serve STATIC_URL from STATIC_ROOT."),
+    Option("media", "bool", False, "Serve MEDIA_URL from MEDIA_ROOT."),
+    # Development.
+    Option("autoreload", "bool", False, "Restart when Python files change (development)."),
+    # Limits against hostile or broken clients.
+    Option(
+        "max_body_size",
+        "size",
+        10 * MIB,
+        "Largest request body; bigger ones get 413.",
+        minimum=0,
+    ),
+    Option(
+        "max_header_size",
+        "size",
+        64 * KIB,
+        "Largest request line plus headers; bigger ones close the connection.",
+        minimum=1 * KIB,
+    ),
+    # Longer than the 60 s idle timeout of common load balancers, so that the balancer, not
+    # the server, closes idle keep-alive connections (else it may reuse a closing socket).
+    Option(
+        "idle_timeout",
+        "float",
+        75.0,
+        "Seconds a keep-alive connection may wait for its next request headers.",
+        minimum=0.1,
+    ),
+    Option(
+        "body_timeout",
+        "float",
+        60.0,
+        "Seconds a client has to send a whole request body.",
+        minimum=0.1,
+    ),
+) + COMMON_OPTIONS
 
 
 def _error(option: Option, source: str, value: Any, why: str = "") -> ConfigError:
@@ -347,45 +356,40 @@ def parse_value(option: Option, source: str, value: Any) -> Any:
     return value
 
 
-class ServeConfig:
-    """The values of every option, validated; the server, probes and lifecycle read only this.
+class Config:
+    """The values of one command's options, validated; its workload reads only this.
 
-    Attribute names are the option names (``config.port``, ``config.webhook_url``, ...).
+    A subclass names its table in ``OPTIONS`` (its own rows plus ``COMMON_OPTIONS``).
+    Attribute names are the option names (``config.probe_port``, ``config.webhook_url``, ...).
     ``sources`` says where each value came from ("flag", "setting", "env" or "default"),
     for the start-up summary and for error messages.
     """
+
+    OPTIONS: tuple[Option, ...] = COMMON_OPTIONS
+    # Where the probes listen unless ``probe_port`` is given (serve derives it from its port).
+    DEFAULT_PROBE_PORT = 8001
+    # Options whose values never appear in logs.
+    SECRET_OPTIONS = frozenset({"webhook_secret"})
 
     def __init__(self, values: Mapping[str, Any], sources: Mapping[str, str]):
         self.sources = dict(sources)
         for name, value in values.items():
             setattr(self, name, value)
         if self.probe_port is None:
-            if self.port == 65535:
-                raise ConfigError("option 'probe_port' must be set when port is 65535")
-            self.probe_port = self.port + 1
+            self.probe_port = self._derive_probe_port()
         self._validate_together()
 
     # Declared for readers and type checkers; filled from OPTIONS by __init__.
     bind: str
-    port: int
     probe_port: int
     no_probe: bool
     startup_probe: str
     readiness_probe: str
     liveness_probe: str
-    workers: int
-    backlog: int
     command: tuple[str, ...]
     check_migrations: bool
     check_migrations_timeout: float
-    static: bool
-    media: bool
-    autoreload: bool
     debug: bool
-    max_body_size: int
-    max_header_size: int
-    idle_timeout: float
-    body_timeout: float
     shutdown_delay: float
     drain_timeout: float
     check_timeout: float
@@ -398,9 +402,11 @@ class ServeConfig:
     log_format: str
     project_version: str
 
+    def _derive_probe_port(self) -> int:
+        return self.DEFAULT_PROBE_PORT
+
     def _validate_together(self) -> None:
-        if not self.no_probe and self.probe_port == self.port:
-            raise ConfigError(f"options 'port' and 'probe_port' must differ (both are {self.port})")
+        """Rules between options; subclasses extend it."""
         paths = [self.startup_probe, self.readiness_probe, self.liveness_probe]
         if not self.no_metrics:
             paths.append(self.metrics_path)
@@ -429,7 +435,7 @@ class ServeConfig:
         flags: Mapping[str, Any] | None = None,
         settings: Any = None,
         environ: Mapping[str, str] | None = None,
-    ) -> "ServeConfig":
+    ) -> "Config":
         """Resolve every option: flag > Django setting > environment variable > default.
 
         ``flags`` maps option names to raw flag values (``None`` or missing: not given);
@@ -440,7 +446,7 @@ class ServeConfig:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
-        for option in OPTIONS:
+        for option in cls.OPTIONS:
             raw = flags.get(option.name)
             if raw is not None and not (option.repeatable and not raw):
                 source = "flag"
@@ -464,48 +470,81 @@ class ServeConfig:
     def summary(self) -> dict[str, Any]:
         """Every option and its value, secrets hidden, for the start-up log line."""
         shown = {}
-        for option in OPTIONS:
+        for option in self.OPTIONS:
             value = getattr(self, option.name)
-            if option.name == "webhook_secret" and value:
+            if option.name in self.SECRET_OPTIONS and value:
                 value = "***"
             shown[option.name] = value
         return shown
 
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add one flag per option to a management command's parser.
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per option to a management command's parser.
+        Every flag defaults to ``None`` so that ``load`` can tell "not given" from "given".
+        Boolean flags work bare (``--static``) or with a value (``--static false``).
+        """
+        for option in cls.OPTIONS:
+            help_text = f"{option.help} [{option.setting}; default: {cls._show_default(option)}]"
+            if option.repeatable:
+                parser.add_argument(
+                    option.flag, dest=option.name, action="append", default=None, help=help_text
+                )
+            elif option.kind == "bool":
+                parser.add_argument(
+                    option.flag,
+                    dest=option.name,
+                    nargs="?",
+                    const="true",
+                    default=None,
+                    metavar="BOOL",
+                    help=help_text,
+                )
+            else:
+                parser.add_argument(option.flag, dest=option.name, default=None, help=help_text)
 
-    Every flag defaults to ``None`` so that ``ServeConfig.load`` can tell "not given" from
-    "given". Boolean flags work bare (``--static``) or with a value (``--static false``).
-    """
-    for option in OPTIONS:
-        help_text = f"{option.help} [{option.setting}; default: {_show_default(option)}]"
-        if option.repeatable:
-            parser.add_argument(
-                option.flag, dest=option.name, action="append", default=None, help=help_text
-            )
-        elif option.kind == "bool":
-            parser.add_argument(
-                option.flag,
-                dest=option.name,
-                nargs="?",
-                const="true",
-                default=None,
-                metavar="BOOL",
-                help=help_text,
-            )
-        else:
-            parser.add_argument(option.flag, dest=option.name, default=None, help=help_text)
+    @classmethod
+    def _show_default(cls, option: Option) -> str:
+        if option.name == "probe_port":
+            return str(cls.DEFAULT_PROBE_PORT)
+        if option.default in (None, ()):
+            return "unset"
+        return str(option.default)
+
+    @classmethod
+    def flags_from_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Pick this command's options out of a management command's parsed ``options``."""
+        return {option.name: options.get(option.name) for option in cls.OPTIONS}
 
 
-def _show_default(option: Option) -> str:
-    if option.name == "probe_port":
-        return "port + 1"
-    if option.default in (None, ()):
-        return "unset"
-    return str(option.default)
+class ServeConfig(Config):
+    """The options of ``manage.py serve``."""
 
+    OPTIONS = SERVE_OPTIONS
 
-def flags_from_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Pick our options out of a management command's parsed ``options``."""
-    return {name: options.get(name) for name in OPTIONS_BY_NAME}
+    port: int
+    workers: int
+    backlog: int
+    static: bool
+    media: bool
+    autoreload: bool
+    max_body_size: int
+    max_header_size: int
+    idle_timeout: float
+    body_timeout: float
+
+    def _derive_probe_port(self) -> int:
+        if self.port == 65535:
+            raise ConfigError("option 'probe_port' must be set when port is 65535")
+        return self.port + 1
+
+    def _validate_together(self) -> None:
+        if not self.no_probe and self.probe_port == self.port:
+            raise ConfigError(f"options 'port' and 'probe_port' must differ (both are {self.port})")
+        super()._validate_together()
+
+    @classmethod
+    def _show_default(cls, option: Option) -> str:
+        if option.name == "probe_port":
+            return "port + 1"
+        return super()._show_default(option)

@@ -1,19 +1,28 @@
-"""The life of a serve process: start-up, serving, and the graceful way out.
+"""The life of a runtime process: start-up, serving a workload, and the graceful way out.
 
-Order of start-up, and why:
+One skeleton for every workload (the app server of ``serve``, the consumer of ``consume``):
+the workload says what it serves, this module decides when. Order of start-up, and why:
 
 1. the probe port listens first, so Kubernetes sees an honest "starting" (503) instead of
    a refused connection while start-up commands or migrations take their time;
 2. start-up commands run in order, then the migration check waits until the database is
    migrated; both on a helper thread, so the loop keeps answering probes;
-3. Django's handler and the worker threads are built, the app port listens, and only then
-   does the startup probe say 200.
+3. the workload prepares (on a helper thread: Django's handler, worker threads) and starts
+   on the loop (the app port listens, the consumer registers), and only then does the
+   startup probe say 200.
 
-On the first SIGTERM readiness turns 503 at once, but the app keeps serving for
+On the first SIGTERM readiness turns 503 at once, but the workload keeps serving for
 ``shutdown_delay``: endpoints controllers and load balancers need that long to stop sending
-traffic. Then the listener closes, idle keep-alive connections are closed, in-flight requests
-get ``drain_timeout`` to finish (their responses carry ``Connection: close``), database
-connections are closed and the process exits 0. A second SIGTERM or SIGINT exits at once.
+traffic. Then the workload stops accepting work (the listener closes, idle keep-alive
+connections are closed), work in flight gets ``drain_timeout`` to finish (responses carry
+``Connection: close``), database connections are closed and the process exits 0. A second
+SIGTERM or SIGINT exits at once.
+
+A workload is an object with ``name``; ``prepare(asyncio_loop)`` (blocking, run on a start-up
+thread); ``async start()`` (on the loop, returns once serving; raises ``StartupError``);
+``stop_accepting()``; ``async drain(timeout) -> bool``; ``close()``; ``describe()`` (the
+start-up log line); and any of the health-source methods of ``probes.Probes``. It is built
+by a factory called with ``(config, state, observers)``, like ``AppServer``.
 """
 
 import asyncio
@@ -34,17 +43,13 @@ from . import __version__, checks, observability
 from .events import Observers, StateEvent
 from .probes import STARTUP, Probes, ProbeServer
 from .server import AppServer
-from .state import RuntimeState
+from .state import RuntimeState, StartupError
 
 logger = logging.getLogger("hurricane_runtime")
 
 EXIT_OK = 0
 GIL_SWITCH_INTERVAL = 0.001
 EXIT_FAILED = 1
-
-
-class StartupError(Exception):
-    """Start-up cannot complete: the message says why."""
 
 
 def unapplied_migrations(alias: str = DEFAULT_DB_ALIAS) -> list[str]:
@@ -90,15 +95,15 @@ def _set_exception(future, error):
 
 
 class Runtime:
-    """One serve process: owns the state, the observers, both servers and the signals."""
+    """One process: owns the state, the observers, the probe port, the workload and signals."""
 
-    def __init__(self, config):
+    def __init__(self, config, workload_factory):
         self.config = config
-        self.state = RuntimeState(config.workers, config.backlog)
+        self.state = RuntimeState()
         self.observers = Observers()
-        self.probes = Probes(config, self.state, self.observers)
+        self.workload = workload_factory(config, self.state, self.observers)
+        self.probes = Probes(config, self.state, self.observers, sources=[self.workload])
         self.probe_server = ProbeServer(config, self.probes, self.observers)
-        self.app = AppServer(config, self.state, self.observers)
         self._stop: asyncio.Event | None = None
         self._stop_signal: int | None = None
         checks.database_timeout = config.check_timeout
@@ -153,7 +158,7 @@ class Runtime:
         heartbeat.cancel()
         self.probes.stop()
         self.probe_server.stop()
-        self.app.close()
+        self.workload.close()
         return code
 
     async def _start(self) -> None:
@@ -168,12 +173,9 @@ class Runtime:
                 raise StartupError(f"command {' '.join(argv)!r} failed: {error!r}") from error
         if config.check_migrations:
             await self._wait_for_migrations()
-        state.startup_step = "starting the app server"
-        await in_thread(self.app.prepare, asyncio.get_running_loop())
-        try:
-            self.app.listen()
-        except OSError as error:
-            raise StartupError(f"cannot listen on port {config.port}: {error}") from error
+        state.startup_step = f"starting the {self.workload.name}"
+        await in_thread(self.workload.prepare, asyncio.get_running_loop())
+        await self.workload.start()
         state.started = True
         state.startup_step = "started"
         self.probes.evaluate_all()
@@ -216,12 +218,8 @@ class Runtime:
             f"{config.startup_probe}, {config.readiness_probe}, {config.liveness_probe})"
         )
         logger.info(
-            "serving on http://%s:%s with %d worker threads, backlog %d; %s; "
-            "hurricane_runtime %s, Django %s, Tornado %s, Python %s",
-            config.bind,
-            config.port,
-            config.workers,
-            config.backlog,
+            "%s; %s; hurricane_runtime %s, Django %s, Tornado %s, Python %s",
+            self.workload.describe(),
             probes,
             __version__,
             django.get_version(),
@@ -265,16 +263,8 @@ class Runtime:
         if delay:
             logger.info("still serving for %gs while load balancers notice", delay)
             await asyncio.sleep(delay)
-        self.app.stop_accepting()
-        drained = await self.app.drain(config.drain_timeout)
-        if drained:
-            logger.info("all requests finished")
-        else:
-            logger.warning(
-                "%d requests still running after the %gs drain timeout",
-                self.state.in_flight,
-                config.drain_timeout,
-            )
+        self.workload.stop_accepting()
+        drained = await self.workload.drain(config.drain_timeout)
         self.observers.notify(self.observers.server_stopping)
         connections.close_all()
         return EXIT_OK if drained else EXIT_FAILED
@@ -293,16 +283,24 @@ def _ensure_log_handler(debug: bool) -> None:
     logger.addHandler(handler)
 
 
-def serve(config) -> int:
-    """Entry point of ``manage.py serve`` once the config is built."""
-    if config.autoreload:
-        from django.utils import autoreload
+def run(config, workload_factory, autoreload: bool = False) -> int:
+    """Run one workload until stopped; return the process exit code.
+
+    With ``autoreload`` (development) the process restarts when Python files change.
+    """
+    if autoreload:
+        from django.utils import autoreload as django_autoreload
 
         def inner():
-            code = Runtime(config).run()
+            code = Runtime(config, workload_factory).run()
             # The reloader waits on this thread; leaving the process is the only way out.
             os._exit(code)
 
-        autoreload.run_with_reloader(inner)
+        django_autoreload.run_with_reloader(inner)
         return EXIT_OK
-    return Runtime(config).run()
+    return Runtime(config, workload_factory).run()
+
+
+def serve(config) -> int:
+    """Entry point of ``manage.py serve`` once the config is built."""
+    return run(config, AppServer, autoreload=config.autoreload)

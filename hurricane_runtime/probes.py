@@ -35,12 +35,21 @@ STARTUP, READINESS_PROBE, LIVENESS_PROBE = "startup", "readiness", "liveness"
 
 
 class Probes:
-    """Decides the three probes and publishes their changes."""
+    """Decides the three probes and publishes their changes.
 
-    def __init__(self, config, state, observers):
+    What every workload shares is decided here: start-up progress and failure, draining, and
+    the Django checks tagged ``readiness`` / ``liveness``. What only one workload knows (serve's
+    backlog and worker threads, a consumer's channels) comes from its *health sources*: objects
+    with any of ``startup_reasons()``, ``readiness_reasons()`` and ``liveness_reasons()``, each
+    returning the reasons the probe fails (an empty list: healthy). They run on the loop for
+    every probe, so they read state in memory and never wait for anything.
+    """
+
+    def __init__(self, config, state, observers, sources=()):
         self.config = config
         self.state = state
         self.observers = observers
+        self.sources = list(sources)
         self.readiness_checks = CheckRunner(
             READINESS, config.check_timeout, config.check_interval, self._checks_done
         )
@@ -72,13 +81,25 @@ class Probes:
 
     # -- the three decisions ---------------------------------------------------------------
 
+    def add_source(self, source) -> None:
+        """Let ``source`` add reasons to the probes (see the class docstring)."""
+        self.sources.append(source)
+
+    def _source_reasons(self, method: str) -> list[str]:
+        reasons = []
+        for source in self.sources:
+            decide = getattr(source, method, None)
+            if decide is not None:
+                reasons.extend(decide())
+        return reasons
+
     def startup_reasons(self) -> list[str]:
         state = self.state
         if state.startup_error:
             return [f"start-up failed: {state.startup_error}"]
         if not state.started:
             return [state.startup_step]
-        return []
+        return self._source_reasons("startup_reasons")
 
     def readiness_reasons(self) -> list[str]:
         state = self.state
@@ -89,19 +110,13 @@ class Probes:
             reasons.append("starting")
         if state.draining:
             reasons.append("draining")
-        if state.backlog_saturated:
-            reasons.append(
-                f"backlog saturated: {state.waiting} requests waiting (limit {state.backlog_limit})"
-            )
+        reasons.extend(self._source_reasons("readiness_reasons"))
         reasons.extend(self.readiness_checks.reasons())
         return reasons
 
     def liveness_reasons(self) -> list[str]:
         # A stalled event loop cannot answer at all: the probe's own timeout reports it.
-        reasons = []
-        pool = self.state.pool
-        if pool is not None and not pool.alive():
-            reasons.append("a worker thread died")
+        reasons = self._source_reasons("liveness_reasons")
         reasons.extend(self.liveness_checks.reasons())
         return reasons
 

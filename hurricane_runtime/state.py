@@ -8,10 +8,18 @@ loop need no lock; metric collectors read them at scrape time, which tolerates a
 import time
 
 
-class RuntimeState:
-    """What the process is doing right now: lifecycle flags and request accounting."""
+class StartupError(Exception):
+    """Start-up cannot complete: the message says why (and the startup probe shows it)."""
 
-    def __init__(self, workers: int, backlog_limit: int):
+
+class RuntimeState:
+    """What the process is doing right now: lifecycle flags, and serve's request accounting.
+
+    The lifecycle flags are every workload's; the request accounting (workers, backlog,
+    waiting, busy, in flight) is filled by the app server and stays zero elsewhere.
+    """
+
+    def __init__(self, workers: int = 0, backlog_limit: int = 0):
         self.workers = workers
         self.backlog_limit = backlog_limit
         self.started_at = time.time()

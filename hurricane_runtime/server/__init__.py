@@ -11,6 +11,7 @@ import logging
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
 
+from ..state import StartupError
 from .bridge import DjangoBridge
 from .http import AppDelegate
 from .pool import LoopChannel, WorkerPool
@@ -31,11 +32,19 @@ class _AppHTTPServer(HTTPServer):
 
 
 class AppServer:
-    """Serves Django on ``config.bind:config.port``."""
+    """Serves Django on ``config.bind:config.port``: the workload of ``manage.py serve``.
+
+    The lifecycle drives it (``prepare``, ``start``, ``stop_accepting``, ``drain``, ``close``)
+    and the probes ask it for the reasons only it knows (backlog, worker threads).
+    """
+
+    name = "app server"
 
     def __init__(self, config, state, observers):
         self.config = config
         self.state = state
+        state.workers = config.workers
+        state.backlog_limit = config.backlog
         self.observers = observers
         self.max_body_size = config.max_body_size
         self.channel: LoopChannel | None = None
@@ -51,6 +60,21 @@ class AppServer:
         self.bridge = DjangoBridge(self.config, self.channel.post)
         self.pool = WorkerPool(self.config.workers)
         self.state.pool = self.pool
+
+    async def start(self) -> None:
+        """Listen on the app port; the startup probe turns 200 right after."""
+        try:
+            self.listen()
+        except OSError as error:
+            raise StartupError(f"cannot listen on port {self.config.port}: {error}") from error
+
+    def describe(self) -> str:
+        """The start-up log line."""
+        config = self.config
+        return (
+            f"serving on http://{config.bind}:{config.port} with {config.workers} worker "
+            f"threads, backlog {config.backlog}"
+        )
 
     def listen(self) -> None:
         config = self.config
@@ -91,10 +115,34 @@ class AppServer:
         deadline = loop.time() + timeout
         while self.state.in_flight > 0 or self.delegate.connections:
             if loop.time() >= deadline:
+                logger.warning(
+                    "%d requests still running after the %gs drain timeout",
+                    self.state.in_flight,
+                    timeout,
+                )
                 return False
             await asyncio.sleep(0.02)
             self.delegate.close_idle_connections()
+        logger.info("all requests finished")
         return True
+
+    # -- health source of the probes ---------------------------------------------------------
+
+    def readiness_reasons(self) -> list[str]:
+        """More requests waiting for a worker than the backlog allows: shed load elsewhere."""
+        state = self.state
+        if state.backlog_saturated:
+            return [
+                f"backlog saturated: {state.waiting} requests waiting (limit {state.backlog_limit})"
+            ]
+        return []
+
+    def liveness_reasons(self) -> list[str]:
+        """A dead worker thread never comes back: only a restart restores the capacity."""
+        pool = self.state.pool
+        if pool is not None and not pool.alive():
+            return ["a worker thread died"]
+        return []
 
     def close(self) -> None:
         """Stop the worker threads; each closes its own database connections."""

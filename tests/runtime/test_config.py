@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hurricane_runtime.config import OPTIONS, ConfigError, ServeConfig
+from hurricane_runtime.config import SERVE_OPTIONS, ConfigError, ServeConfig
 
 
 def load(flags=None, settings=None, env=None):
@@ -26,7 +26,7 @@ def test_defaults_follow_django_hurricane():
 
 
 def test_every_option_has_a_flag_a_setting_and_help():
-    for option in OPTIONS:
+    for option in SERVE_OPTIONS:
         assert option.flag == "--" + option.name.replace("_", "-")
         assert option.setting == "HURRICANE_" + option.name.upper()
         assert option.help

@@ -3,6 +3,7 @@
 from hurricane_runtime.config import ServeConfig
 from hurricane_runtime.events import Observers
 from hurricane_runtime.probes import Probes
+from hurricane_runtime.server import AppServer
 from hurricane_runtime.state import RuntimeState
 
 
@@ -16,11 +17,12 @@ class FakePool:
 
 def make_probes(backlog=2):
     config = ServeConfig.load({"backlog": str(backlog)}, None, {})
-    state = RuntimeState(workers=config.workers, backlog_limit=config.backlog)
+    state = RuntimeState()
     observers = Observers()
     events = []
     observers.state_changed.append(events.append)
-    probes = Probes(config, state, observers)
+    app_server = AppServer(config, state, observers)  # the health source of serve
+    probes = Probes(config, state, observers, sources=[app_server])
     # Pretend one check run finished and passed, without starting check threads.
     probes.readiness_checks.result = []
     probes.liveness_checks.result = []
@@ -112,3 +114,33 @@ def test_probe_server_routes():
     assert server.answer("GET", "/metrics") == (200, "text/plain", b"m 1\n", "/metrics")
     assert server.answer("GET", "/other")[0] == 404
     assert server.answer("DELETE", "/ready")[0] == 405
+
+
+class ConsumerLikeSource:
+    """Any object with the health-source methods adds its reasons to the probes."""
+
+    def __init__(self):
+        self.ready, self.alive, self.consuming = [], [], ["no Consume-Ok yet"]
+
+    def startup_reasons(self):
+        return self.consuming
+
+    def readiness_reasons(self):
+        return self.ready
+
+    def liveness_reasons(self):
+        return self.alive
+
+
+def test_health_sources_add_their_reasons_to_every_probe():
+    probes, state, _ = make_probes()
+    source = ConsumerLikeSource()
+    probes.add_source(source)
+    state.started = True
+    assert probes.evaluate("startup") == (False, ["no Consume-Ok yet"])
+    source.consuming = []
+    assert probes.evaluate("startup") == (True, [])
+    source.ready = ["channel 'orders' closed"]
+    assert probes.evaluate("readiness") == (False, ["channel 'orders' closed"])
+    source.alive = ["disconnected for 600s"]
+    assert probes.evaluate("liveness") == (False, ["disconnected for 600s"])

@@ -5,7 +5,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from hurricane_runtime import config as serve_config
+from hurricane_runtime.config import ConfigError, ServeConfig
 from hurricane_runtime.lifecycle import serve
 
 
@@ -13,15 +13,15 @@ class Command(BaseCommand):
     help = "Serve this Django project with Tornado, with probes for Kubernetes."
 
     def add_arguments(self, parser):
-        serve_config.add_arguments(parser)
+        ServeConfig.add_arguments(parser)
 
     def handle(self, *args, **options):
         try:
-            config = serve_config.ServeConfig.load(
-                flags=serve_config.flags_from_options(options), settings=settings
+            config = ServeConfig.load(
+                flags=ServeConfig.flags_from_options(options), settings=settings
             )
             config.commands  # noqa: B018 - split the start-up commands now, fail early
-        except serve_config.ConfigError as error:
+        except ConfigError as error:
             raise CommandError(str(error)) from None
         code = serve(config)
         if code:
