@@ -32,6 +32,7 @@ import time
 import aio_pika
 import aiormq.exceptions
 
+from ..state import StartupError
 from . import outcomes
 from .handlers import HandlerRunner
 from .message import Message
@@ -59,6 +60,12 @@ CONNECTION_ERRORS = (
     aiormq.exceptions.AMQPError,
     aio_pika.exceptions.AMQPException,
 )
+
+
+# Errors that no retry can fix while starting: fail start-up at once with the broker's words.
+# Once consuming, the same errors (someone redeclared the queue, rotated the password) are
+# retried with backoff like any outage, with readiness 503 saying why.
+FATAL_AT_START = (TopologyError, aiormq.exceptions.ProbableAuthenticationError)
 
 
 def backoff_delay(attempt: int, cap: float, base: float = RECONNECT_BASE_DELAY) -> float:
@@ -111,9 +118,9 @@ class _Delivery:
 class Consumer:
     """The ``consume`` workload: one handler consuming one queue, supervised."""
 
-    name = "consume"
+    name = "consumer"
 
-    def __init__(self, config, handler, state=None, registry=None):
+    def __init__(self, config, handler, handler_path: str, state=None, registry=None):
         self.config = config
         self.state = state
         self.topology = Topology(
@@ -125,11 +132,11 @@ class Consumer:
             exchange_type=config.exchange_type,
             routing_keys=tuple(config.routing_key),
         )
-        self.handler_path = config.handler
-        self.runner = HandlerRunner(handler, config.handler, threads=config.concurrency)
-        self.metrics = (
-            ConsumerMetrics(registry, self, handler=config.queue) if registry is not None else None
-        )
+        self.handler_path = handler_path
+        self.runner = HandlerRunner(handler, handler_path, threads=config.concurrency)
+        self.metrics = None
+        if registry is not None:
+            self.add_metrics(registry)
         self.connection_name = (
             f"hurricane consume {config.queue} {socket.gethostname()} {os.getpid()}"
         )
@@ -153,6 +160,10 @@ class Consumer:
 
     # -- workload interface ----------------------------------------------------------------
 
+    def add_metrics(self, registry) -> None:
+        """Put the consumer metrics on ``registry`` (the process's metrics endpoint)."""
+        self.metrics = ConsumerMetrics(registry, self, handler=self.topology.queue)
+
     def prepare(self, asyncio_loop) -> None:
         """Nothing blocking to build: the handler is imported and the pool made already."""
 
@@ -165,7 +176,12 @@ class Consumer:
         loop = asyncio.get_running_loop()
         self._first_consume = loop.create_future()
         self._task = loop.create_task(self._supervise(), name="hurricane-amqp-supervisor")
-        await asyncio.shield(self._first_consume)
+        if self.state is not None:
+            self.state.startup_step = f"connecting to the broker for {self.topology.queue}"
+        try:
+            await asyncio.shield(self._first_consume)
+        except FATAL_AT_START as error:
+            raise StartupError(str(error)) from None
 
     def stop_accepting(self) -> None:
         """Stop taking new messages: cancel the consumer (without waiting for Cancel-Ok)."""
@@ -262,8 +278,8 @@ class Consumer:
                 await self._connect_and_consume()
                 self.attempts = 0
                 await self._watch()
-            except TopologyError as error:
-                self._lost(str(error))
+            except FATAL_AT_START as error:
+                self._lost(_describe_error(error))
                 if not self.ever_consumed:
                     await self._drop_connection()
                     self._fail_start(error)

@@ -123,29 +123,16 @@ def close_connection_from_broker(connection_name_part: str) -> int:
     return closed
 
 
-def consumer_config(amqp_url: str, queue: str, **overrides):
-    """The options of ``consume`` as the command would resolve them, for in-process tests."""
-    from types import SimpleNamespace
+def consumer_config(amqp_url: str, queue: str, **flags):
+    """The options of ``consume`` resolved from flags, as the command resolves them.
 
-    values = {
-        "handler": "tests.handler",
-        "queue": queue,
-        "amqp_url": amqp_url,
-        "exchange": "",
-        "exchange_type": "direct",
-        "routing_key": (),
-        "concurrency": 10,
-        "queue_type": "quorum",
-        "delivery_limit": 20,
-        "dead_letter_exchange": None,
-        "ack_policy": "reject_on_error",
-        "connect_timeout": 5.0,
-        "verify_interval": 0.2,
-        "reconnect_max_delay": 0.5,
-        "disconnected_timeout": 300.0,
-    }
-    values.update(overrides)
-    return SimpleNamespace(**values)
+    Tests default to a quick reconnect (0.5 s at most) and ignore the machine's environment.
+    """
+    from hurricane_runtime.config import ConsumeConfig
+
+    given = {"amqp_url": amqp_url, "queue": queue, "reconnect_max_delay": "0.5"}
+    given.update({name: str(value) for name, value in flags.items()})
+    return ConsumeConfig.load(flags=given, settings=None, environ={})
 
 
 async def wait_until(predicate, timeout: float, what: str, step: float = 0.01) -> float:

@@ -19,12 +19,14 @@ from amqp_helpers import (
 
 from hurricane_runtime.amqp import Requeue
 from hurricane_runtime.amqp.supervisor import Consumer
-from hurricane_runtime.amqp.topology import TopologyError
+from hurricane_runtime.state import StartupError
 from tests.tcp_proxy import TcpProxy
+
+HANDLER_PATH = "tests.handle"  # the handlers here are local functions; the path is for logs
 
 
 async def started(config, handler) -> Consumer:
-    consumer = Consumer(config, handler)
+    consumer = Consumer(config, handler, HANDLER_PATH)
     await asyncio.wait_for(consumer.start(), 30)
     return consumer
 
@@ -47,8 +49,10 @@ def test_declaring_twice_is_idempotent_and_conflicts_name_the_argument(rabbitmq,
         await stopped(second)
         await stopped(first)
 
-        conflicting = Consumer(consumer_config(rabbitmq, amqp_queue, delivery_limit=5), handler)
-        with pytest.raises(TopologyError) as raised:
+        conflicting = Consumer(
+            consumer_config(rabbitmq, amqp_queue, delivery_limit=5), handler, HANDLER_PATH
+        )
+        with pytest.raises(StartupError) as raised:
             await asyncio.wait_for(conflicting.start(), 10)  # at once, no reconnect loop
         conflicting.close()
         return str(raised.value)
@@ -267,7 +271,8 @@ def test_broker_down_at_start_keeps_starting_then_consumes(rabbitmq, amqp_queue)
 
     async def scenario(proxy):
         url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/"
-        consumer = Consumer(consumer_config(url, amqp_queue, reconnect_max_delay=0.5), handler)
+        config = consumer_config(url, amqp_queue, reconnect_max_delay=0.5)
+        consumer = Consumer(config, handler, HANDLER_PATH)
         start = asyncio.ensure_future(consumer.start())
         await wait_until(lambda: consumer.attempts >= 3, 10, "three connection attempts")
         assert not start.done()
@@ -322,7 +327,8 @@ def test_metrics_count_messages_by_status_like_faststream(rabbitmq, amqp_queue):
             raise Requeue()
 
     async def scenario():
-        consumer = Consumer(consumer_config(rabbitmq, amqp_queue), handler, registry=registry)
+        config = consumer_config(rabbitmq, amqp_queue)
+        consumer = Consumer(config, handler, HANDLER_PATH, registry=registry)
         await asyncio.wait_for(consumer.start(), 30)
         await publish_many(amqp_queue, [b"ok", b"ok", b"error", b"reject", b"retry"])
         received = "hurricane_received_messages_total"
