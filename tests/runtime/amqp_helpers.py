@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -110,17 +111,23 @@ def rabbitmqctl(*args: str) -> str:
     return result.stdout
 
 
-def close_connection_from_broker(connection_name_part: str) -> int:
-    """Close (broker side) every connection whose name contains ``connection_name_part``."""
-    closed = 0
+def close_connection_from_broker(connection_name_part: str) -> tuple[float, float]:
+    """Close (broker side) the one connection whose name contains ``connection_name_part``.
+
+    Returns the monotonic times right before and right after ``rabbitmqctl close_connection``
+    (the command itself takes a few hundred milliseconds to start).
+    """
     listing = rabbitmqctl("list_connections", "--no-table-headers", "pid", "client_properties")
+    pids = []
     for line in listing.splitlines():
         pid, _, properties = line.partition("\t")
         match = re.search(r'\{"connection_name","([^"]*)"\}', properties)
         if match and connection_name_part in match.group(1):
-            rabbitmqctl("close_connection", pid, "closed by a test")
-            closed += 1
-    return closed
+            pids.append(pid)
+    assert len(pids) == 1, f"expected one connection named {connection_name_part!r}: {listing}"
+    before = time.monotonic()
+    rabbitmqctl("close_connection", pids[0], "closed by a test")
+    return before, time.monotonic()
 
 
 def consumer_config(amqp_url: str, queue: str, **flags):
@@ -144,3 +151,80 @@ async def wait_until(predicate, timeout: float, what: str, step: float = 0.01) -
             raise AssertionError(f"not within {timeout}s: {what}")
         await asyncio.sleep(step)
     return loop.time() - started
+
+
+@pytest.fixture
+def start_consume(tmp_path, migrated_sqlite, rabbitmq, amqp_queue):
+    """Factory: start ``manage.py consume`` of the test project on ``amqp_queue``.
+
+    ``start_consume(*args, handler="items.handlers.record", amqp_url=None, env=None,
+    database_url=None, wait=True, timeout=60)`` returns a ``Served`` (``probe``,
+    ``wait_probe``, ``stop``, ``output``); ``served.record`` is the file the test project's
+    handlers write their events to. The broker URL and queue come through the environment
+    (``HURRICANE_AMQP_URL``, ``HURRICANE_QUEUE``), so flags can still override them.
+    """
+    import shutil as _shutil
+    import subprocess as _subprocess
+    import sys
+
+    from conftest import TESTPROJECT, Served, base_env, free_port
+
+    started = []
+
+    def start(
+        *args: str,
+        handler: str = "items.handlers.record",
+        amqp_url: str | None = None,
+        env: dict | None = None,
+        database_url: str | None = None,
+        wait: bool = True,
+        timeout: float = 60.0,
+    ):
+        index = len(started)
+        if database_url is None:
+            database = tmp_path / f"consume{index}.sqlite3"
+            _shutil.copy(migrated_sqlite, database)
+            database_url = f"sqlite:///{database}"
+        probe_port = free_port()
+        record = tmp_path / f"record{index}.txt"
+        record.touch()
+        process_env = base_env(database_url)
+        process_env.update(
+            {
+                "HURRICANE_BIND": "127.0.0.1",
+                "HURRICANE_PROBE_PORT": str(probe_port),
+                "HURRICANE_SHUTDOWN_DELAY": "0",
+                "HURRICANE_CHECK_INTERVAL": "0.2",
+                "HURRICANE_AMQP_URL": amqp_url or rabbitmq,
+                "HURRICANE_QUEUE": amqp_queue,
+                "HURRICANE_RECONNECT_MAX_DELAY": "0.5",
+                "TESTPROJECT_RECORD_FILE": str(record),
+            }
+        )
+        process_env.update(env or {})
+        log_path = tmp_path / f"consume{index}.log"
+        with open(log_path, "wb") as log:
+            proc = _subprocess.Popen(
+                [sys.executable, "manage.py", "consume", handler, *args],
+                cwd=TESTPROJECT,
+                env=process_env,
+                stdout=log,
+                stderr=_subprocess.STDOUT,
+                start_new_session=True,
+            )
+        served = Served(proc, None, probe_port, log_path)
+        served.record = record
+        served.connection_name = f"hurricane consume {amqp_queue} "
+        started.append(served)
+        if wait:
+            served.wait_probe("/startup", 200, timeout=timeout)
+        return served
+
+    yield start
+    for served in started:
+        served.kill()
+
+
+def recorded(served) -> list[str]:
+    """The events the test project's handlers recorded so far ("handled m-1", ...)."""
+    return served.record.read_text().splitlines()
