@@ -45,7 +45,7 @@ def rabbitmq():
 @pytest.fixture
 def amqp_queue(rabbitmq):
     """A unique queue name; the queue, its dead-letter queue and exchange are deleted after."""
-    name = f"hurricane-test-{uuid.uuid4().hex[:10]}"
+    name = f"hurricane-consume-test-{uuid.uuid4().hex[:10]}"
     yield name
     asyncio.run(delete_topology(name))
 
