@@ -9,10 +9,11 @@ event loop; it must not block it (use ``sync_to_async`` for ORM calls there).
 
 import asyncio
 import inspect
-from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections
 from django.utils.module_loading import import_string
+
+from ..server.pool import LoopChannel, WorkerPool
 
 
 class HandlerError(ValueError):
@@ -43,18 +44,29 @@ def is_async(handler) -> bool:
 
 
 class HandlerRunner:
-    """Runs one handler: on the loop when async, on ``threads`` worker threads when sync."""
+    """Runs one handler: on the loop when async, on ``threads`` worker threads when sync.
+
+    The threads are the app server's ``WorkerPool`` (daemon threads that close their database
+    connections when they stop, results handed to the loop in batches): a handler still
+    running when the drain timeout ends cannot keep the process from exiting.
+    """
 
     def __init__(self, handler, name: str, threads: int):
         self.handler = handler
         self.name = name
         self.is_async = is_async(handler)
         self.threads = threads
-        self._pool = (
-            None
-            if self.is_async
-            else ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hurricane-handler")
-        )
+        self._pool: WorkerPool | None = None
+        self._channel: LoopChannel | None = None
+
+    def start(self, asyncio_loop) -> None:
+        """Start the worker threads of a sync handler (once, with the loop they report to)."""
+        if not self.is_async and self._pool is None:
+            self._channel = LoopChannel(asyncio_loop)
+            self._pool = WorkerPool(self.threads, name="hurricane-handler")
+
+    def alive(self) -> bool:
+        return self._pool is None or self._pool.alive()
 
     async def run(self, message, claim) -> bool:
         """Run the handler on ``message`` unless ``claim()`` says it was handed back first.
@@ -69,20 +81,36 @@ class HandlerRunner:
                 return False
             await self.handler(message)
             return True
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._run_sync, message, claim)
+        future = asyncio.get_running_loop().create_future()
+        self._pool.submit(self._run_sync, message, claim, future)
+        return await future
 
-    def _run_sync(self, message, claim) -> bool:
-        if not claim():
-            return False
-        close_old_connections()
+    def _run_sync(self, message, claim, future) -> None:
+        post = self._channel.post
         try:
-            self.handler(message)
-        finally:
+            if not claim():
+                post(_settle_future, future, False, None)
+                return
             close_old_connections()
-        return True
+            try:
+                self.handler(message)
+            finally:
+                close_old_connections()
+        except BaseException as error:  # handed to the awaiting coroutine
+            post(_settle_future, future, None, error)
+        else:
+            post(_settle_future, future, True, None)
 
     def close(self) -> None:
-        """Stop the pool without waiting: handlers past the drain timeout are abandoned."""
+        """Let the threads stop after their current message, without waiting for them."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(timeout=0)
+
+
+def _settle_future(future, result, error) -> None:
+    if future.done():  # the awaiting coroutine was cancelled (hard shutdown)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

@@ -174,6 +174,7 @@ class Consumer:
         broker refuses fails start-up at once.
         """
         loop = asyncio.get_running_loop()
+        self.runner.start(loop)
         self._first_consume = loop.create_future()
         self._task = loop.create_task(self._supervise(), name="hurricane-amqp-supervisor")
         if self.state is not None:
@@ -249,6 +250,8 @@ class Consumer:
         return []
 
     def liveness_reasons(self) -> list[str]:
+        if not self.runner.alive():
+            return ["a handler thread died"]
         bound = self.config.disconnected_timeout
         if not bound or not self.ever_consumed or self.consuming or self.draining:
             return []

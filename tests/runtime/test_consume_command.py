@@ -183,6 +183,29 @@ def test_sigterm_finishes_started_messages_and_hands_the_rest_back(start_consume
     assert remaining == set(bodies) - finished  # ... and was acked; the rest went back
 
 
+def test_handlers_past_the_drain_timeout_are_requeued_and_the_process_exits(
+    start_consume, amqp_queue
+):
+    served = start_consume(
+        "--concurrency",
+        "2",
+        "--drain-timeout",
+        "1",
+        handler="items.handlers.slow",
+        env={"TESTPROJECT_HANDLER_SECONDS": "60"},
+    )
+    asyncio.run(publish_many(amqp_queue, [b"a", b"b", b"c"]))
+    wait_for(lambda: len(recorded(served)) >= 2, 20, "two handlers started")
+    began = time.monotonic()
+    served.signal()
+    code = served.wait_exit(30)
+    took = time.monotonic() - began
+    assert code == 1  # not drained: the exit code says so
+    assert took < 5, f"exit took {took:.1f}s with a 1 s drain timeout"
+    assert "requeued" in served.output()
+    assert sorted(asyncio.run(drain_queue(amqp_queue))) == [b"a", b"b", b"c"]
+
+
 def test_sync_handler_writes_through_the_orm_to_postgresql(start_consume, amqp_queue, postgres_url):
     import psycopg
     from conftest import manage
