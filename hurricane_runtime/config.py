@@ -18,6 +18,7 @@ environment variable must stop the pod with a message naming the option, not sil
 """
 
 import argparse
+import dataclasses
 import ipaddress
 import os
 import shlex
@@ -682,7 +683,12 @@ CONSUME_OPTIONS: tuple[Option, ...] = (
         "Seconds a connection attempt to the broker may take.",
         minimum=0.1,
     ),
-) + COMMON_OPTIONS
+) + tuple(
+    # No Service routes traffic to a consumer, so nothing needs time to notice the SIGTERM:
+    # the consumer is cancelled at once unless a delay is asked for.
+    dataclasses.replace(option, default=0.0) if option.name == "shutdown_delay" else option
+    for option in COMMON_OPTIONS
+)
 
 
 class ConsumeConfig(Config):

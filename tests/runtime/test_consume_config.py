@@ -31,7 +31,9 @@ def test_defaults_fit_a_kubernetes_consumer():
 
 
 def test_common_options_are_shared_not_copied():
-    assert all(option in CONSUME_OPTIONS for option in COMMON_OPTIONS)
+    shared = [option for option in COMMON_OPTIONS if option.name != "shutdown_delay"]
+    assert all(option in CONSUME_OPTIONS for option in shared)
+    assert load().shutdown_delay == 0  # no Service routes to a consumer: cancel at once
     names = [option.name for option in CONSUME_OPTIONS]
     assert len(names) == len(set(names))
     assert "port" not in names and "workers" not in names  # serve's own rows
