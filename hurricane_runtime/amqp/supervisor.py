@@ -37,6 +37,7 @@ from . import outcomes
 from .handlers import HandlerRunner
 from .message import Message
 from .metrics import ACKED, ERROR, NACKED, REJECTED, ConsumerMetrics
+from .publisher import close_publishers
 from .topology import Topology, TopologyError
 
 logger = logging.getLogger("hurricane_runtime.amqp")
@@ -198,10 +199,8 @@ class Consumer:
         """Hand unstarted messages back, wait for running handlers, requeue what is left."""
         self.stop_accepting()
         deadline = time.monotonic() + timeout
-        try:
+        with contextlib.suppress(Exception):  # timed out, or the channel is gone already
             await asyncio.wait_for(asyncio.shield(self._cancel_task), timeout)
-        except (TimeoutError, *CONNECTION_ERRORS):
-            pass
         await self._hand_back_unstarted()
         if self._deliveries:
             self._idle.clear()
@@ -218,6 +217,7 @@ class Consumer:
                 timeout,
             )
         await self._close_connection()
+        await close_publishers()  # what async handlers published through this loop
         return not abandoned
 
     def close(self) -> None:

@@ -327,3 +327,31 @@ def test_conflicting_queue_arguments_fail_start_up_at_once(rabbitmq, amqp_queue)
     assert len(errors) == 1, output
     assert f"queue '{amqp_queue}' already exists with a different 'x-" in errors[0]
     assert "Traceback" not in output
+
+
+def test_async_handler_publishes_with_confirms_from_inside_consume(start_consume, amqp_queue):
+    import aio_pika
+
+    replies = f"{amqp_queue}.replies"
+
+    async def ask() -> bytes:
+        connection = await aio_pika.connect(RABBITMQ_URL)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(
+                replies, durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            await channel.default_exchange.publish(
+                aio_pika.Message(b"ping", reply_to=replies), routing_key=amqp_queue
+            )
+            async with queue.iterator(timeout=20) as messages:
+                async for message in messages:
+                    await message.ack()
+                    body = message.body
+                    break
+            await queue.delete(if_unused=False, if_empty=False)
+            return body
+
+    served = start_consume(handler="items.handlers.echo")
+    assert asyncio.run(ask()) == b"ping"
+    assert served.stop(30) == 0

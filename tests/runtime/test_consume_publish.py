@@ -9,7 +9,7 @@ import pytest
 from amqp_helpers import drain_queue
 
 from hurricane_runtime.amqp import apublish, publish
-from hurricane_runtime.amqp.publish import PublishError, close_publishers
+from hurricane_runtime.amqp.publisher import PublishError, close_publishers
 from tests.tcp_proxy import TcpProxy
 
 
