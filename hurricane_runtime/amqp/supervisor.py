@@ -460,8 +460,12 @@ class Consumer:
             if metrics is not None:
                 metrics.exception(error)
                 metrics.processed[ERROR].inc()
-        if delivery.state == _Delivery.ABANDONED or policy == outcomes.ACK_FIRST:
-            return  # the drain requeued it already, or it was acked on receipt
+        if policy == outcomes.ACK_FIRST:  # acked on receipt already
+            if metrics is not None and not unexpected:
+                metrics.processed[ACKED].inc()
+            return
+        if delivery.state == _Delivery.ABANDONED:
+            return  # the drain requeued it already
         await self._settle(delivery, fate, count=not unexpected, message=message)
 
     async def _settle(self, delivery, fate: str, count: bool = True, message=None) -> None:
