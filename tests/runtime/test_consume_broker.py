@@ -358,3 +358,33 @@ def test_metrics_count_messages_by_status_like_faststream(rabbitmq, amqp_queue):
     assert value("hurricane_dead_lettered_messages_total") == 2  # the error and the reject
     assert value("hurricane_received_processed_messages_duration_seconds_count") == 6
     assert value("hurricane_received_messages_in_process") == 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "deliveries", "dead"),
+    [
+        ("nack_on_error", 3, [b"boom"]),  # retried up to the delivery limit (2), then dead
+        ("ack", 1, []),  # acked despite the error: gone
+        ("ack_first", 1, []),  # acked before the handler ran: gone
+    ],
+)
+def test_ack_policies_decide_what_an_error_does(rabbitmq, amqp_queue, policy, deliveries, dead):
+    seen = collections.Counter()
+
+    async def handler(message):
+        seen[message.body] += 1
+        raise RuntimeError("handler bug")
+
+    async def scenario():
+        config = consumer_config(rabbitmq, amqp_queue, ack_policy=policy, delivery_limit=2)
+        consumer = await started(config, handler)
+        await publish_many(amqp_queue, [b"boom"])
+        await wait_until(lambda: seen[b"boom"] >= deliveries, 10, f"{deliveries} deliveries")
+        await asyncio.sleep(0.5)  # time for a redelivery that must not come
+        await wait_until(lambda: consumer.in_process == 0, 10, "all settled")
+        await stopped(consumer)
+        return await drain_queue(f"{amqp_queue}.dlq"), await drain_queue(amqp_queue)
+
+    dead_letters, left = asyncio.run(scenario())
+    assert seen[b"boom"] == deliveries
+    assert dead_letters == dead and left == []
