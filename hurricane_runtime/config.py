@@ -696,7 +696,7 @@ class ConsumeConfig(Config):
 
     OPTIONS = CONSUME_OPTIONS
 
-    amqp_url: str
+    amqp_url: str | None
     queue: str
     exchange: str
     exchange_type: str
@@ -719,11 +719,16 @@ class ConsumeConfig(Config):
             option = next(option for option in cls.OPTIONS if option.name == "amqp_url")
             config.amqp_url = _parse_amqp_url(option, "env", environ["AMQP_URL"])
             config.sources["amqp_url"] = "env"
-        if config.amqp_url is None:
+        return config
+
+    def require_broker_url(self) -> str:
+        """The broker URL, or one clear error. Not checked by ``load``: an audit of manifests
+        loads this config from a pod spec whose URL lives in a Secret it cannot read."""
+        if self.amqp_url is None:
             raise ConfigError(
                 "no broker URL: pass --amqp-url or set HURRICANE_AMQP_URL or AMQP_URL"
             )
-        return config
+        return self.amqp_url
 
     def _validate_together(self) -> None:
         if not self.queue or not self.queue.strip():

@@ -47,8 +47,10 @@ def test_broker_url_from_flag_setting_hurricane_env_then_amqp_url():
     assert ConsumeConfig.load(flags, None, env).amqp_url == "amqps://hurricane-env/"
     settings = SimpleNamespace(HURRICANE_AMQP_URL="amqp://setting/")
     assert ConsumeConfig.load(flags, settings, env).amqp_url == "amqp://setting/"
+    unset = ConsumeConfig.load(flags, None, {})  # loadable (a manifest audit has no Secret)
+    assert unset.amqp_url is None
     with pytest.raises(ConfigError, match="no broker URL"):
-        ConsumeConfig.load(flags, None, {})
+        unset.require_broker_url()
 
 
 @pytest.mark.parametrize(
@@ -92,3 +94,33 @@ def test_routing_keys_repeat_and_come_shell_split_from_the_environment():
     assert config.routing_key == ("order.*", "invoice.paid")
     env = {"HURRICANE_EXCHANGE": "events", "HURRICANE_ROUTING_KEY": "'order.*' invoice.paid"}
     assert load(env=env).routing_key == ("order.*", "invoice.paid")
+
+
+def test_the_manifest_audit_reads_a_consumer_deployment_like_the_command(tmp_path):
+    from hurricane_runtime.guidelines.manifests import load_documents, pod_contexts
+
+    manifest = tmp_path / "consumer.yaml"
+    manifest.write_text(
+        """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: orders-consumer}
+spec:
+  template:
+    spec:
+      containers:
+        - name: consumer
+          image: example/app
+          command: [python, manage.py, consume, orders.handlers.handle]
+          args: [--queue, orders, --concurrency, "4"]
+          env:
+            - {name: HURRICANE_DRAIN_TIMEOUT, value: "30"}
+            - name: AMQP_URL
+              valueFrom: {secretKeyRef: {name: app, key: amqp-url}}
+"""
+    )
+    (context,) = list(pod_contexts(load_documents(manifest), settings=None))
+    assert context.workload == "consume" and context.config_error is None
+    config = context.config
+    assert (config.queue, config.concurrency, config.drain_timeout) == ("orders", 4, 30.0)
+    assert config.probe_port == 8001 and config.amqp_url is None  # the URL is in a Secret

@@ -37,6 +37,7 @@ class Command(BaseCommand):
                 flags=ConsumeConfig.flags_from_options(options), settings=settings
             )
             config.commands  # noqa: B018 - split the start-up commands now, fail early
+            config.require_broker_url()
             function = load_handler(handler)
         except (ConfigError, HandlerError) as error:
             raise CommandError(str(error)) from None
