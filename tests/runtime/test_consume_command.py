@@ -250,8 +250,8 @@ def test_metrics_of_the_consumer_are_on_the_probe_port(start_consume, amqp_queue
     assert served.stop(30) == 0
 
 
-def run_consume(*args: str, env: dict | None = None, timeout: float = 60):
-    process_env = base_env(f"sqlite:///{TESTPROJECT}/unused.sqlite3")
+def run_consume(*args: str, database, env: dict | None = None, timeout: float = 60):
+    process_env = base_env(f"sqlite:///{database}")
     process_env.update(env or {})
     return subprocess.run(
         [sys.executable, "manage.py", "consume", *args],
@@ -290,8 +290,8 @@ def run_consume(*args: str, env: dict | None = None, timeout: float = 60):
         (["items.handlers.record", "--queue", "q"], "no broker URL"),
     ],
 )
-def test_bad_input_gets_one_clear_line_and_a_non_zero_exit(args, message):
-    result = run_consume(*args, "--probe-port", str(free_port()))
+def test_bad_input_gets_one_clear_line_and_a_non_zero_exit(args, message, tmp_path):
+    result = run_consume(*args, "--probe-port", str(free_port()), database=tmp_path / "db")
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -299,7 +299,7 @@ def test_bad_input_gets_one_clear_line_and_a_non_zero_exit(args, message):
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1
 
 
-def test_conflicting_queue_arguments_fail_start_up_at_once(rabbitmq, amqp_queue):
+def test_conflicting_queue_arguments_fail_start_up_at_once(rabbitmq, amqp_queue, tmp_path):
     async def declare_classic():
         import aio_pika
 
@@ -316,6 +316,7 @@ def test_conflicting_queue_arguments_fail_start_up_at_once(rabbitmq, amqp_queue)
         amqp_queue,
         "--amqp-url",
         rabbitmq,
+        database=tmp_path / "db",
         env={"HURRICANE_BIND": "127.0.0.1", "HURRICANE_PROBE_PORT": str(free_port())},
     )
     took = time.monotonic() - began
