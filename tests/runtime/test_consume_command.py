@@ -200,7 +200,7 @@ def test_handlers_past_the_drain_timeout_are_requeued_and_the_process_exits(
     served.signal()
     code = served.wait_exit(30)
     took = time.monotonic() - began
-    assert code == 1  # not drained: the exit code says so
+    assert code == 0, served.output()  # what was left went back to the queue: a clean stop
     assert took < 5, f"exit took {took:.1f}s with a 1 s drain timeout"
     assert "requeued" in served.output()
     assert sorted(asyncio.run(drain_queue(amqp_queue))) == [b"a", b"b", b"c"]
