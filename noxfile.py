@@ -110,3 +110,10 @@ def benchmark(session):
     """serve vs gunicorn on the same views (see benchmarks/README.md)."""
     session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmark_consume(session):
+    """manage.py consume vs FastStream 0.7 on the same broker (see benchmarks/README.md)."""
+    session.install("-e", ".[amqp]", "faststream[rabbit]==0.7.8", "psycopg[binary]>=3.2,<4")
+    session.run("python", "benchmarks/consume.py", *session.posargs)
