@@ -6,8 +6,10 @@ Runs inside the new project folder. The template repository (where `hurricane_ru
 
 import json
 import os
+import re
 import secrets
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,6 +52,10 @@ ONLY_WHEN = {
     "k8s/overlays/prod/pdb.yaml": _postgresql,
     # SQLite pods migrate their own volume in an init container; only PostgreSQL needs the Job.
     "k8s/base/migrate-job.yaml": _postgresql,
+    # The SQLite file lives on a PersistentVolumeClaim.
+    "k8s/base/data-pvc.yaml": _sqlite,
+    # Local backing services: PostgreSQL now; a broker or Redis join it when options bring them.
+    "compose.yaml": _postgresql,
 }
 
 
@@ -84,13 +90,44 @@ def copy_runtime(template: Path) -> None:
     )
 
 
+# A passage of a guideline page that holds for one answer only sits between two marker lines:
+#
+#     <!-- only database=sqlite -->
+#     ...
+#     <!-- end only -->
+#
+# A single line (a table row, where a marker line would end the table) carries the marker at
+# its end instead: `| [sqlite.md](sqlite.md) | ... <!-- only database=sqlite --> |`.
+# A project's copy keeps the passages and lines that fit its answers, without the markers, so a
+# SQLite project never reads advice meant for PostgreSQL (and the other way round).
+ONLY_START = re.compile(r"<!-- only (\w+)=(\w+) -->")
+ONLY_END = "<!-- end only -->"
+
+
+def fit_page(text: str) -> str:
+    kept, keep = [], True
+    for line in text.splitlines(keepends=True):
+        marker = ONLY_START.search(line)
+        if marker and line.strip() == marker[0]:
+            keep = ANSWERS.get(marker[1]) == marker[2]
+        elif line.strip() == ONLY_END:
+            keep = True
+        elif marker:
+            if keep and ANSWERS.get(marker[1]) == marker[2]:
+                kept.append(line.replace(f" {marker[0]}", "").replace(marker[0], ""))
+        elif keep:
+            kept.append(line)
+    return "".join(kept)
+
+
 def copy_docs(template: Path) -> None:
     target = PROJECT / "docs"
     target.mkdir(exist_ok=True)
     for page, fits in DOCS.items():
         source = template / "docs" / page
         if fits(ANSWERS) and source.is_file():
-            shutil.copyfile(source, target / page)
+            text = fit_page(source.read_text(encoding="utf-8"))
+            (target / page).write_text(text, encoding="utf-8")
 
 
 def remove_unchosen() -> None:
@@ -104,35 +141,140 @@ def remove_unchosen() -> None:
             path.unlink()
 
 
+def local_database_url(answers) -> str | None:
+    """The URL of the database `make services` starts (compose.yaml), None for SQLite."""
+    if not _postgresql(answers):
+        return None
+    slug = answers["project_slug"]
+    return f"postgres://{slug}:{slug}@127.0.0.1:5432/{slug}"
+
+
+def sort_lock() -> None:
+    """Put the project's own entry of uv.lock where `uv lock` keeps it, sorted by name.
+
+    The template's lock was made for one probe name; the project's name sorts elsewhere. uv
+    accepts either order, but a fresh project's `make lock` should show no difference."""
+    lock = PROJECT / "uv.lock"
+    head, *packages = lock.read_text(encoding="utf-8").split("\n[[package]]\n")
+    packages.sort(key=lambda block: block.split('"', 2)[1])
+    lock.write_text("\n[[package]]\n".join([head, *packages]), encoding="utf-8")
+
+
 def write_local_secret() -> None:
-    """A random key for local runs only: `.env` is git-ignored and never used in production."""
+    """A random key for local runs only: `.env` is git-ignored and never used in production.
+    PostgreSQL projects also point local runs at the database of compose.yaml."""
     env_file = PROJECT / ".env"
     if env_file.exists():  # rendering over an existing project keeps its local settings
         return
-    env_file.write_text(
-        "# Local development only (git-ignored). Production reads its secrets from Kubernetes.\n"
-        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n",
-        encoding="utf-8",
-    )
+    lines = [
+        "# Local development only (git-ignored). Every variable: .env.example.",
+        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}",
+    ]
+    url = local_database_url(ANSWERS)
+    if url:
+        lines.append(f"DATABASE_URL={url}")
+    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env_file.chmod(0o600)
 
 
-def print_next_steps() -> None:
-    slug = ANSWERS["project_slug"]
-    print(
-        f"""
-{ANSWERS["project_name"]} is ready in ./{slug}
+# Set to 1 (or true, yes) to render without `git init` and the first commit.
+NO_GIT_VARIABLE = "HURRICANE_TEMPLATE_NO_GIT"
 
-    cd {slug}
-    make install    # .venv with the locked dependencies
-    make run        # migrate SQLite and serve on http://127.0.0.1:{ANSWERS["app_port"]}/api/items/
-    make test       # pytest
-    make help       # every target, including build and deploy
 
-Probes and metrics: http://127.0.0.1:{ANSWERS["probe_port"]}/ready, /alive, /startup, /metrics
-Read README.md next, then docs/index.md.
-"""
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", *args], cwd=PROJECT, capture_output=True, text=True, check=False, timeout=60
     )
+
+
+def _inside_a_repository() -> bool:
+    """True when the project folder already belongs to a work tree: a monorepo, or the project
+    itself rendered again over an existing copy. Its history is then someone else's to write."""
+    return _git("rev-parse", "--is-inside-work-tree").stdout.strip() == "true"
+
+
+def _fallback_identity() -> list[str]:
+    """`-c` options naming the author from the answers, for this one commit, when git has no
+    user of its own; nothing when it has (the person's identity wins)."""
+    configured = all(_git("config", key).stdout.strip() for key in ("user.name", "user.email"))
+    if configured:
+        return []
+    name, email = ANSWERS["author_name"], ANSWERS["author_email"]
+    return ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+
+
+def init_git() -> str:
+    """Make the project a git repository with one commit, so image tags name a commit from the
+    first build on (see deploy.mk). Returns the line to print. Never fails the render: without
+    git, inside another repository, or when asked not to, the project is left as it is."""
+    if os.environ.get(NO_GIT_VARIABLE, "").strip().lower() in {"1", "true", "yes"}:
+        return f"git: not initialised ({NO_GIT_VARIABLE} is set)."
+    if shutil.which("git") is None:
+        return "git: not found, so the project is not a repository; image tags will be `dev`."
+    if _inside_a_repository():
+        return "git: the project is inside an existing repository; nothing was committed."
+    init = ["init", "--quiet"]
+    if not _git("config", "init.defaultBranch").stdout.strip():
+        init.append("--initial-branch=main")
+    message = "Generated from hurricane-template"
+    steps = {
+        "init": init,
+        "add": ["add", "--all"],
+        "commit": [*_fallback_identity(), "commit", "--quiet", "--no-verify", "-m", message],
+    }
+    for name, args in steps.items():
+        result = _git(*args)
+        if result.returncode != 0:
+            # Leave no half-made repository behind: the project works without one.
+            shutil.rmtree(PROJECT / ".git", ignore_errors=True)
+            said = (result.stderr or result.stdout).strip().splitlines() or ["no message"]
+            return f"git: `git {name}` failed ({said[-1]}); the project is not a repository."
+    commit = _git("rev-parse", "--short=12", "HEAD").stdout.strip()
+    return f"git: initialised with a first commit ({commit}); image tags follow the commit."
+
+
+def next_steps(answers, folder: str, git_line: str) -> str:
+    """What to type next, for the database the answers chose."""
+    app, probe = answers["app_port"], answers["probe_port"]
+    install = "make install    # .venv with the locked dependencies (uv sync --locked)"
+    if _postgresql(answers):
+        database = [
+            "make services   # PostgreSQL in a container (compose.yaml), database "
+            f"{answers['project_slug']}",
+            install,
+            "make run        # migrate PostgreSQL, serve on "
+            f"http://127.0.0.1:{app}/api/items/, reload on changes",
+        ]
+    else:
+        database = [
+            install,
+            "make run        # migrate ./db.sqlite3, serve on "
+            f"http://127.0.0.1:{app}/api/items/, reload on changes",
+        ]
+    steps = [
+        f"cd {folder}",
+        *database,
+        "make test       # pytest",
+        "make help       # every target and variable, including build and deploy",
+    ]
+    body = "\n".join(f"    {step}" for step in steps)
+    return (
+        f"\n{answers['project_name']} is ready in {folder}\n\n{body}\n\n"
+        f"Probes and metrics: http://127.0.0.1:{probe}/ready, /alive, /startup, /metrics\n"
+        f"{git_line}\n"
+        "Read README.md next, then docs/index.md.\n"
+    )
+
+
+def print_next_steps(git_line: str) -> None:
+    # Relative to where the person started cookiecutter (PWD), which may differ from -o.
+    started = os.environ.get("PWD", "")
+    folder = os.path.relpath(PROJECT, started) if started else str(PROJECT)
+    if folder.startswith(".."):
+        folder = str(PROJECT)
+    elif not folder.startswith("."):
+        folder = f"./{folder}"
+    print(next_steps(ANSWERS, folder, git_line))
 
 
 def main() -> None:
@@ -140,8 +282,10 @@ def main() -> None:
     copy_runtime(template)
     copy_docs(template)
     remove_unchosen()
+    sort_lock()
     write_local_secret()
-    print_next_steps()
+    git_line = init_git()
+    print_next_steps(git_line)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 import json
 import os
+import shutil
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -82,3 +84,62 @@ def postgres_url(database: str) -> str | None:
     except OSError:
         return None
     return f"{server.rstrip('/')}/{database}"
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of Python ``version`` ("3.13"): ``python3.13`` on PATH, else a pyenv
+    build (pyenv's shims are skipped: they fail for versions no pyenv setting selects)."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / f"python{version}"
+        if "shims" not in candidate.parts and candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    builds = sorted((pyenv_root / "versions").glob(f"{version}.*/bin/python{version}"))
+    return str(builds[-1]) if builds else None
+
+
+def python_for_lock(django_version: str) -> str | None:
+    """An interpreter uv can resolve a lock with: any one the Django line supports."""
+    for version in ("3.13", "3.12", "3.14") + (("3.11",) if django_version == "5.2" else ()):
+        found = find_python(version)
+        if found:
+            return found
+    return None
+
+
+def checkov_scan(folder: Path, framework: str) -> dict:
+    """checkov over every file under ``folder`` in one run (it takes seconds to start), offline;
+    its JSON report for ``framework`` (``kubernetes`` or ``dockerfile``)."""
+    checkov = shutil.which("checkov")
+    assert checkov, "checkov is not installed (nox installs it into the session)"
+    result = subprocess.run(
+        [
+            checkov,
+            "--skip-download",
+            "--framework",
+            framework,
+            "--directory",
+            str(folder),
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "WARNING"},
+    )
+    # Exit 1 means findings; anything else (or no JSON) means checkov itself failed.
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    found = [report for report in reports if report.get("check_type") == framework]
+    assert len(found) == 1, result.stdout[:3000]
+    return found[0]
+
+
+def checkov_failures(report: dict) -> list[str]:
+    """One readable line per failed check of a checkov report."""
+    return [
+        f"{item['check_id']} {item['check_name']}: {item['resource']} in {item['file_path']}"
+        for item in report["results"]["failed_checks"]
+    ]
