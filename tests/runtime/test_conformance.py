@@ -41,10 +41,12 @@ def served(request, tmp_path_factory, migrated_sqlite):
 
 
 @pytest.fixture(autouse=True)
-def keeps_serving(served):
-    """After every case, the server still answers a plain request on a new connection."""
+def keeps_serving(request):
+    """After every case, the shared server still answers a plain request on a new connection."""
     yield
-    assert served.get("/json/", timeout=10)[0] == 200, served.output()[-2000:]
+    if "served" in request.fixturenames:
+        served = request.getfixturevalue("served")
+        assert served.get("/json/", timeout=10)[0] == 200, served.output()[-2000:]
 
 
 def send(port: int, data: bytes, *, half_close: bool = False, method: str = "GET"):
@@ -393,3 +395,14 @@ def test_half_closed_clients_are_answered_by_both(served, gunicorn):
     for port in (gunicorn, served.port):
         answer = send(port, request, half_close=True)
         assert answer is not None and answer[0] == 200, (port, answer)
+
+
+def test_a_stalled_chunked_body_is_dropped_after_the_body_timeout(start_serve):
+    served = start_serve("--workers", "1", "--body-timeout", "1")
+    with socket.create_connection(("127.0.0.1", served.port), timeout=15) as sock:
+        sock.sendall(chunked(b"5\r\nhel"))  # and never the rest
+        started = time.monotonic()
+        assert sock.recv(100) == b""  # closed, no worker ever saw it
+        assert time.monotonic() - started < 10
+    assert served.get("/json/")[0] == 200
+    assert "timeout reading a chunked body" in served.output()
