@@ -176,6 +176,12 @@ REFUSED = {
     "content-length-lines-differ": (
         b"POST /meta/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x"
     ),
+    "content-length-with-sign": b"POST /meta/ HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\n{}",
+    "chunked-in-http-1.0": (
+        b"POST /meta/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    ),
+    # RFC 9112 section 5.1: no whitespace between a field name and its colon.
+    "space-before-colon": b"GET /meta/ HTTP/1.1\r\nHost : x\r\n\r\n",
     "content-length-and-chunked": (
         b"POST /meta/ HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
@@ -406,3 +412,12 @@ def test_a_stalled_chunked_body_is_dropped_after_the_body_timeout(start_serve):
         assert time.monotonic() - started < 10
     assert served.get("/json/")[0] == 200
     assert "timeout reading a chunked body" in served.output()
+
+
+def test_a_transfer_coding_other_than_chunked_is_501(served):
+    # RFC 9112 section 6.1: a server that does not understand a transfer coding answers 501.
+    request = (
+        b"POST /meta/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+    )
+    answer = send(served.port, request)
+    assert answer is not None and answer[0] == 501, answer
