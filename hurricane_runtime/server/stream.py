@@ -47,18 +47,17 @@ class AppStream(IOStream):
                 return read
             self.peer_finished = True
         if self._holding_eof():
-            return None  # nothing to read: the socket stays open for the response
+            # Nothing to read: the socket stays open for the response. Stop watching it once
+            # Tornado has finished handling this event (it re-adds read interest on its way out).
+            self.io_loop.add_callback(self._stop_watching_reads)
+            return None
         return 0  # end-of-file: Tornado closes the stream
-
-    def _handle_events(self, fd, events) -> None:
-        super()._handle_events(fd, events)
-        if self.peer_finished and not self.closed() and self._holding_eof():
-            self._stop_watching_reads()
 
     def _stop_watching_reads(self) -> None:
         # Tornado re-adds read interest whenever the stream is idle; each such re-add costs one
         # wake-up that lands here again, never a busy loop.
         state = self._state
-        if state is not None and state & IOLoop.READ:
-            self._state = state & ~IOLoop.READ
-            self.io_loop.update_handler(self.fileno(), self._state)
+        if self.closed() or not self._holding_eof() or state is None or not state & IOLoop.READ:
+            return
+        self._state = state & ~IOLoop.READ
+        self.io_loop.update_handler(self.fileno(), self._state)
