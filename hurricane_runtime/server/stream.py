@@ -9,7 +9,10 @@ loses its answer.
 ``AppStream`` holds such an end-of-file while a response is owed or still being written: it stops
 watching for reads (the socket stays readable forever after a FIN, so watching would spin) and
 reports end-of-file, so that Tornado closes as usual, once the response has left. A reset
-(the client is really gone) still closes at once and still abandons the request.
+(the client is really gone) still closes at once and still abandons the request. A client that
+closed both directions sends the same FIN as one that only stopped sending; the difference
+shows only when the response is written (its kernel answers with a reset), so such a request
+runs to its end, as it would under gunicorn.
 """
 
 from tornado.ioloop import IOLoop
