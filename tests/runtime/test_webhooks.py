@@ -294,12 +294,18 @@ def test_a_dead_receiver_never_blocks_the_caller_and_the_queue_stays_bounded(sil
 def test_a_full_queue_keeps_the_newest_events():
     receiver = Receiver().start()
     receiver.stop()
-    sender = fast_sender(receiver.url, queue_size=3, max_attempts=1000)
-    for index in range(10):
+    # A long backoff: after its first failed attempt the sender waits, holding nothing, while
+    # the queue overflows; flush cuts that wait short once the receiver is back.
+    sender = fast_sender(receiver.url, queue_size=3, backoff_base=10, backoff_max=10)
+    sender.on_state_event(state_event(reason="0"))
+    deadline = time.monotonic() + 10
+    while sender.failed_attempts == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for index in range(1, 10):
         sender.on_state_event(state_event(reason=str(index)))
     with receiver.start():
-        events = receiver.wait_for(3)
         assert sender.flush(timeout=5)
+        events = receiver.wait_for(3)
     assert [event["data"]["reason"] for event in events] == ["7", "8", "9"]
     assert sender.dropped["queue_full"] == 7
 
