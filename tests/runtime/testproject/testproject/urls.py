@@ -13,4 +13,11 @@ urlpatterns = [
     path("echo/", views.echo),
     path("context/", views.request_context),
     path("error/", views.error),
+    path("async/json/", views.async_json),
+    path("async/sleep/", views.async_sleep),
+    path("async/stream/", views.async_stream),
+    path("async/orm/", views.async_orm),
+    path("async/echo/", views.async_echo),
+    path("async/error/", views.async_error),
+    path("async/status/<int:status>/", views.async_status),
 ]
