@@ -13,6 +13,8 @@ urlpatterns = [
     path("echo/", views.echo),
     path("context/", views.request_context),
     path("error/", views.error),
+    path("thread/", views.thread_name),
+    path("async/thread/", views.async_thread_name),
     path("async/json/", views.async_json),
     path("async/sleep/", views.async_sleep),
     path("async/stream/", views.async_stream),

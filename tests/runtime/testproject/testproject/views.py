@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import io
+import threading
 import time
 
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -75,7 +76,15 @@ def error(request):
     raise RuntimeError("this view always fails")
 
 
+def thread_name(request):
+    return JsonResponse({"thread": threading.current_thread().name})
+
+
 # -- async views: served on the event loop through ASGI ---------------------------------------
+
+
+async def async_thread_name(request):
+    return JsonResponse({"thread": threading.current_thread().name})
 
 
 async def async_json(request):
