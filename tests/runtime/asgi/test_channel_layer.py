@@ -1,0 +1,66 @@
+"""The Redis channel layer: readiness follows it, and group messages cross processes."""
+
+import asyncio
+import socket
+import uuid
+
+import pytest
+from conftest import TcpProxy
+from websockets.asyncio.client import connect
+from ws_helpers import ORIGIN, ws_url
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    """URL of the machine's Redis (database 5); skips when unreachable."""
+    try:
+        socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=2).close()
+    except OSError as error:
+        pytest.skip(f"Redis on {REDIS_HOST}:{REDIS_PORT} is not reachable: {error}")
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/5"
+
+
+def test_readiness_follows_the_channel_layer_and_liveness_ignores_it(start_serve, redis_url):
+    proxy = TcpProxy(REDIS_HOST, REDIS_PORT)
+    proxy.start()
+    try:
+        layer_url = f"redis://127.0.0.1:{proxy.port}/5"
+        served = start_serve(
+            "--websockets", "--check-timeout", "1", env={"TESTPROJECT_REDIS_URL": layer_url}
+        )
+        served.wait_probe("/ready", 200, timeout=15)
+        proxy.stop()
+        body = served.wait_probe("/ready", 503, timeout=15, reason="channel layer unreachable")
+        assert served.probe("/alive")[0] == 200
+        assert any("channel layer" in reason for reason in body["reasons"])
+        proxy.start()
+        served.wait_probe("/ready", 200, timeout=20)
+    finally:
+        proxy.stop()
+
+
+def test_no_channel_layer_reason_without_websockets(start_serve, redis_url):
+    proxy = TcpProxy(REDIS_HOST, REDIS_PORT)  # never started: Redis unreachable from the start
+    served = start_serve(env={"TESTPROJECT_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/5"})
+    served.wait_probe("/ready", 200, timeout=15)
+
+
+def test_a_group_message_reaches_clients_of_two_serve_processes(start_serve, redis_url):
+    env = {"TESTPROJECT_REDIS_URL": redis_url}
+    first = start_serve("--websockets", env=env)
+    second = start_serve("--websockets", env=env)
+    group = f"test-{uuid.uuid4().hex}"
+    text = f"hello {uuid.uuid4().hex}"
+
+    async def broadcast():
+        path = f"/ws/broadcast/?group={group}"
+        async with (
+            connect(ws_url(first, path), origin=ORIGIN) as one,
+            connect(ws_url(second, path), origin=ORIGIN) as other,
+        ):
+            await one.send(text)
+            return await asyncio.wait_for(asyncio.gather(one.recv(), other.recv()), timeout=10)
+
+    assert asyncio.run(broadcast()) == [text, text]
