@@ -124,24 +124,21 @@ class WebSocketSession(HTTPMessageDelegate):
     # -- the application --------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Run the application; whatever way it ends, the client gets an answer."""
+        close_code, refusal = 1000, (403, "Forbidden")  # returned without accepting: refused
         try:
             await self.gateway.app(self.scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            self._close_after_app(SERVICE_RESTART)
+        except asyncio.CancelledError:  # the drain timeout ran out
+            close_code, refusal = SERVICE_RESTART, (503, "Service Unavailable")
             raise
         except Exception:
             logger.exception("websocket application failed on %s", self.path)
+            close_code, refusal = 1011, (500, "Internal Server Error")
+        finally:
             if not self.accepted:
-                self._refuse(500, "Internal Server Error")
-            self._close_after_app(1011)
-        else:
-            if not self.accepted:
-                self._refuse(403, "Forbidden")  # the application returned without accepting
-            self._close_after_app(1000)
-
-    def _close_after_app(self, code: int) -> None:
-        if self.protocol is not None and not self.closed:
-            self.protocol.close(code)
+                self._refuse(*refusal)
+            elif not self.closed and not self.protocol.is_closing():
+                self.protocol.close(close_code)
 
     async def receive(self) -> dict:
         while not self.inbox:
