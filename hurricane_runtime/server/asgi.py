@@ -96,43 +96,49 @@ class AsgiGateway:
         self.app = load_application()
         self.host = config.bind
         self.port = config.port
+        self.websockets_on = config.websockets
+        self.async_views = config.async_views
         self.tasks: set[asyncio.Future] = set()
         self.websockets: set[WebSocketSession] = set()
-        self._routes: dict[str, object] = {}
+        self._routes: dict[str, object] = {}  # path -> URL pattern of an async view, or _SYNC
 
     # -- which requests come here -------------------------------------------------------------
 
     def take(self, exchange, start_line, headers):
-        """A delegate for this request if it is ours (websocket, async view), else None."""
+        """A delegate for this request if it is ours (websocket, async view), else None.
+
+        Runs for every request on the app port, sync ones included: a dict lookup on the
+        path in the common case.
+        """
         if (
-            self.config.websockets
-            and headers.get("Upgrade", "").lower() == "websocket"
+            self.websockets_on
             and start_line.method == "GET"
+            and "Upgrade" in headers
+            and headers["Upgrade"].lower() == "websocket"
         ):
             return self._websocket(exchange, start_line, headers)
-        if self.config.async_views:
-            route = self.async_route(start_line.path)
-            if route is not None:
+        if self.async_views:
+            route = self._routes.get(start_line.path.partition("?")[0])
+            if route is None:
+                route = self.async_route(start_line.path)
+            if route is not _SYNC:
                 return AsgiHttpExchange(self, exchange, start_line, headers, route)
         return None
 
-    def async_route(self, target: str) -> str | None:
-        """The URL pattern if ``target`` resolves to an async view, else None (cached)."""
+    def async_route(self, target: str):
+        """The URL pattern if ``target`` resolves to an async view, else ``_SYNC`` (cached)."""
         path = split_target(target)[0]
-        cached = self._routes.get(path)
-        if cached is not None:
-            return None if cached is _SYNC else cached
         try:
             match = resolve(unquote(path))
         except Resolver404:
-            route = None
+            route = _SYNC
         except Exception:  # a broken URLconf: the pool path answers with Django's error
             logger.exception("cannot resolve %s", path)
-            route = None
+            route = _SYNC
         else:
-            route = (match.route or UNMATCHED_ROUTE) if iscoroutinefunction(match.func) else None
+            route = (match.route or UNMATCHED_ROUTE) if iscoroutinefunction(match.func) else _SYNC
         if len(self._routes) < ROUTE_CACHE_SIZE:
-            self._routes[path] = _SYNC if route is None else route
+            self._routes[path] = route
         return route
 
     def scope(self, kind: str, exchange, start_line, headers) -> dict:
