@@ -24,17 +24,23 @@ def project_channel_layer():
     return get_channel_layer()
 
 
-async def ask_layer(layer) -> None:
-    """Raise unless ``layer`` works right now."""
+async def ask_layer(layer, channel: str | None = None) -> str | None:
+    """Raise unless ``layer`` works right now; return the channel to reuse next time.
+
+    One channel for all the checks of a process: a layer that subscribes per channel
+    (``channels_redis.pubsub``) would otherwise collect a subscription per check.
+    """
     connection = getattr(layer, "connection", None)
     ring_size = getattr(layer, "ring_size", None)
     if callable(connection) and isinstance(ring_size, int):  # channels_redis RedisChannelLayer
         for index in range(ring_size):
             await connection(index).ping()
-        return
-    channel = await layer.new_channel("hurricane.health.")
+        return None
+    if channel is None:
+        channel = await layer.new_channel("hurricane.health.")
     await layer.send(channel, {"type": "hurricane.health"})
     await layer.receive(channel)
+    return channel
 
 
 class ChannelLayerHealth:
@@ -46,6 +52,7 @@ class ChannelLayerHealth:
         self.timeout = timeout
         self.problem: str | None = "channel layer not checked yet"
         self._task: asyncio.Task | None = None
+        self._channel: str | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._watch())
@@ -60,8 +67,11 @@ class ChannelLayerHealth:
 
     async def check(self) -> None:
         try:
-            await asyncio.wait_for(ask_layer(self.layer), self.timeout)
+            self._channel = await asyncio.wait_for(
+                ask_layer(self.layer, self._channel), self.timeout
+            )
         except Exception as error:
+            self._channel = None  # a fresh channel next time: the old one may be lost
             problem = f"channel layer unreachable: {type(error).__name__}: {error}".rstrip(": ")
             if problem != self.problem:
                 logger.warning("%s", problem)

@@ -22,13 +22,17 @@ def redis_url() -> str:
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/5"
 
 
-def test_readiness_follows_the_channel_layer_and_liveness_ignores_it(start_serve, redis_url):
+@pytest.mark.parametrize("layer", ["core", "pubsub"])
+def test_readiness_follows_the_channel_layer_and_liveness_ignores_it(start_serve, redis_url, layer):
     proxy = TcpProxy(REDIS_HOST, REDIS_PORT)
     proxy.start()
     try:
         layer_url = f"redis://127.0.0.1:{proxy.port}/5"
         served = start_serve(
-            "--websockets", "--check-timeout", "1", env={"TESTPROJECT_REDIS_URL": layer_url}
+            "--websockets",
+            "--check-timeout",
+            "1",
+            env={"TESTPROJECT_REDIS_URL": layer_url, "TESTPROJECT_CHANNEL_LAYER": layer},
         )
         served.wait_probe("/ready", 200, timeout=15)
         proxy.stop()
@@ -47,8 +51,9 @@ def test_no_channel_layer_reason_without_websockets(start_serve, redis_url):
     served.wait_probe("/ready", 200, timeout=15)
 
 
-def test_a_group_message_reaches_clients_of_two_serve_processes(start_serve, redis_url):
-    env = {"TESTPROJECT_REDIS_URL": redis_url}
+@pytest.mark.parametrize("layer", ["core", "pubsub"])
+def test_a_group_message_reaches_clients_of_two_serve_processes(start_serve, redis_url, layer):
+    env = {"TESTPROJECT_REDIS_URL": redis_url, "TESTPROJECT_CHANNEL_LAYER": layer}
     first = start_serve("--websockets", env=env)
     second = start_serve("--websockets", env=env)
     group = f"test-{uuid.uuid4().hex}"
