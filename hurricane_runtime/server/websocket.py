@@ -158,8 +158,8 @@ class WebSocketSession(HTTPMessageDelegate):
             if not self.accepted and not self.closed:
                 self._accept(message)
         elif kind == "websocket.send":
-            if self.protocol is None or self.closed:
-                return  # the client left; the application learns it from receive()
+            if self.protocol is None or self.closed or self.protocol.is_closing():
+                return  # closing or gone; the application learns it from receive()
             text = message.get("text")
             try:
                 if text is not None:
