@@ -95,3 +95,12 @@ def benchmark(session):
     """serve vs gunicorn on the same views (see benchmarks/README.md)."""
     session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmark_websockets(session):
+    """serve vs uvicorn vs daphne: websockets and async views (see benchmarks/README.md)."""
+    session.install(
+        "-e", ".[websockets]", "uvicorn==0.54.0", "daphne==4.2.3", "websockets==17.4"
+    )
+    session.run("python", "benchmarks/websockets_run.py", *session.posargs)

@@ -25,7 +25,7 @@ import time
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from tornado.httputil import HTTPHeaders, HTTPMessageDelegate, ResponseStartLine
 from tornado.iostream import StreamClosedError
-from tornado.websocket import WebSocketClosedError, WebSocketProtocol13, _WebSocketParams
+from tornado.websocket import WebSocketProtocol13, _WebSocketParams
 
 from ..events import RequestRecord
 
@@ -37,6 +37,7 @@ PING_FLOOD_LIMIT = 50  # pings per second a client may send
 SERVICE_RESTART = 1012
 BATCH_INTERVAL = 0.1  # seconds between two batches of 1012 closes during the drain
 _NO_STATUS, _ABNORMAL = 1005, 1006
+TEXT, BINARY = 0x1, 0x2  # opcodes
 
 
 class _Protocol(WebSocketProtocol13):
@@ -161,12 +162,15 @@ class WebSocketSession(HTTPMessageDelegate):
             if self.protocol is None or self.closed or self.protocol.is_closing():
                 return  # closing or gone; the application learns it from receive()
             text = message.get("text")
+            # One frame straight onto the stream: its future resolves once the socket took
+            # it. (``write_message`` adds a task per message for the same future.)
             try:
                 if text is not None:
-                    await self.protocol.write_message(text)
+                    written = self.protocol._write_frame(True, TEXT, text.encode())
                 else:
-                    await self.protocol.write_message(message.get("bytes") or b"", binary=True)
-            except WebSocketClosedError:
+                    written = self.protocol._write_frame(True, BINARY, message.get("bytes") or b"")
+                await written
+            except StreamClosedError:
                 return
             self.gateway.stats.messages_out += 1
         elif kind == "websocket.close":
