@@ -111,20 +111,27 @@ def test_a_client_leaving_a_waiting_async_view_cancels_it(start_serve):
     assert wait_for_output(served, "async view cancelled: w1", 5) < 1.0
 
 
-def test_a_streaming_async_response_waits_for_a_slow_reader(start_serve):
+def test_a_streaming_async_response_waits_for_a_reader_that_does_not_read(start_serve):
     served = start_serve()
     sock = socket.create_connection(("127.0.0.1", served.port), timeout=10)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.sendall(b"GET /async/stream/?chunks=5&delay=0 HTTP/1.1\r\nHost: t\r\n\r\n")
-    data = b""
-    while b"0\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk
-        data += chunk
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    # 400 chunks of 256 KiB without a pause: 100 MiB if nothing waited for the socket.
+    target = "/async/stream/?chunks=400&size=262144&delay=0&tag=stalled"
+    sock.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    time.sleep(1.5)
     sock.close()
-    assert data.startswith(b"HTTP/1.1 200")
-    assert b"Transfer-Encoding: chunked" in data
-    assert all(f"chunk {i}".encode() in data for i in range(5))
+    wait_for_output(served, "async stream cancelled after", 5)
+    produced = int(re.search(r"cancelled after (\d+) chunks: stalled", served.output()).group(1))
+    print("chunks produced while the client did not read:", produced)
+    assert produced < 60, produced  # socket buffers hold a few MiB, the rest waited
+
+
+def test_a_streaming_async_response_arrives_chunked(start_serve):
+    served = start_serve()
+    status, headers, body = served.get("/async/stream/?chunks=5&delay=0")
+    assert status == 200
+    assert headers["Transfer-Encoding"] == "chunked"
+    assert body == b"".join(f"chunk {i}\n".encode() for i in range(5))
 
 
 @pytest.fixture
@@ -162,3 +169,9 @@ def test_async_views_can_go_to_the_worker_threads_instead(start_serve):
     served = start_serve("--async-views", "false")
     # Django's sync handler runs the coroutine in an event loop of its own, off our loop.
     assert json.loads(served.get("/async/thread/")[2])["thread"] != "MainThread"
+
+
+def test_websockets_without_an_asgi_application_refuse_to_start(start_serve):
+    served = start_serve("--websockets", env={"TESTPROJECT_NO_ASGI_APPLICATION": "1"}, wait=False)
+    assert served.wait_exit(60) == 1
+    assert "option 'websockets' needs the setting ASGI_APPLICATION" in served.output()

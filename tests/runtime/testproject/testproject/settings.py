@@ -70,7 +70,8 @@ if "TESTPROJECT_SETTING_WORKERS" in os.environ:
 # Channels routes, the Origin check's allowed sites, and the channel layer. Redis when
 # ``TESTPROJECT_REDIS_URL`` is set (group messages across processes; the pub/sub layer with
 # ``TESTPROJECT_CHANNEL_LAYER=pubsub``), else in memory.
-ASGI_APPLICATION = "testproject.asgi.application"
+if "TESTPROJECT_NO_ASGI_APPLICATION" not in os.environ:
+    ASGI_APPLICATION = "testproject.asgi.application"
 WEBSOCKET_ALLOWED_ORIGINS = ["http://allowed.example"]
 if os.environ.get("TESTPROJECT_REDIS_URL"):
     CHANNEL_LAYERS = {

@@ -105,12 +105,13 @@ async def async_stream(request):
     chunks = int(request.GET.get("chunks", "3"))
     delay = float(request.GET.get("delay", "0.2"))
     tag = request.GET.get("tag", "")
+    padding = b"x" * int(request.GET.get("size", "0"))
 
     async def produce():
         sent = 0
         try:
             for index in range(chunks):
-                yield f"chunk {index}\n".encode()
+                yield f"chunk {index}\n".encode() + padding
                 sent += 1
                 await asyncio.sleep(delay)
         except (asyncio.CancelledError, GeneratorExit):
