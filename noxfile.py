@@ -105,7 +105,5 @@ def benchmark(session):
 @nox.session(python=PYTHON)
 def benchmark_websockets(session):
     """serve vs uvicorn vs daphne: websockets and async views (see benchmarks/README.md)."""
-    session.install(
-        "-e", ".[websockets]", "uvicorn==0.54.0", "daphne==4.2.3", "websockets==17.4"
-    )
+    session.install("-e", ".[websockets]", "uvicorn==0.54.0", "daphne==4.2.3", "websockets==17.4")
     session.run("python", "benchmarks/websockets_run.py", *session.posargs)
