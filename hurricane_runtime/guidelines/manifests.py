@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, ConfigError, ServeConfig
+from ..config import Config, ConfigError, ConsumeConfig, ServeConfig
 
 # The workloads the runtime serves, by their management command; a new command adds a row.
-WORKLOAD_CONFIGS: dict[str, type[Config]] = {"serve": ServeConfig}
+WORKLOAD_CONFIGS: dict[str, type[Config]] = {"serve": ServeConfig, "consume": ConsumeConfig}
 DEFAULT_WORKLOAD = "serve"  # a container without a command runs the image's CMD
 
 # Where each kind keeps its pod spec; long-running kinds get the probe and shutdown rules.

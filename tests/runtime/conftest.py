@@ -355,3 +355,8 @@ def postgres_proxy(postgres_url):
     proxy.url = f"postgres://postgres@127.0.0.1:{proxy.port}/test"
     yield proxy
     proxy.stop()
+
+
+# Fixtures of the consume tests (``rabbitmq``, ``amqp_queue``, ``start_consume``); imported last
+# because they build on ``Served`` and ``base_env`` above.
+from amqp_helpers import amqp_queue, rabbitmq, start_consume  # noqa: E402, F401, I001

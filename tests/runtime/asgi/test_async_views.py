@@ -85,6 +85,7 @@ def test_fifty_async_views_wait_together_while_sync_views_keep_answering(start_s
         thread.join()
     assert all(status == 200 for status, _ in results)
     # On two worker threads the same views would take 25 s; on the loop they overlap.
+    print("50 async views of 1 s took", round(elapsed, 2), "s")
     assert elapsed < 2.5, elapsed
     assert len(sync_latencies) >= 5
     assert sorted(sync_latencies)[len(sync_latencies) // 2] < 0.5
