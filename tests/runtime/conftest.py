@@ -305,10 +305,6 @@ class TcpProxy:
     def stop(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            # shutdown wakes the thread blocked in accept(); close alone leaves the port
-            # listening until that accept returns, so a restart could not bind it again.
-            with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, set()

@@ -5,9 +5,10 @@ import socket
 import uuid
 
 import pytest
-from conftest import TcpProxy
 from websockets.asyncio.client import connect
 from ws_helpers import ORIGIN, ws_url
+
+from tests.tcp_proxy import TcpProxy
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
@@ -22,33 +23,37 @@ def redis_url() -> str:
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/5"
 
 
-@pytest.mark.parametrize("layer", ["core", "pubsub"])
-def test_readiness_follows_the_channel_layer_and_liveness_ignores_it(start_serve, redis_url, layer):
-    proxy = TcpProxy(REDIS_HOST, REDIS_PORT)
-    proxy.start()
-    try:
-        layer_url = f"redis://127.0.0.1:{proxy.port}/5"
+@pytest.mark.parametrize(
+    ("layer", "fault"),
+    [("core", "cut"), ("core", "blackhole"), ("pubsub", "cut")],
+)
+def test_readiness_follows_the_channel_layer_and_liveness_ignores_it(
+    start_serve, redis_url, layer, fault
+):
+    with TcpProxy(REDIS_PORT, REDIS_HOST) as proxy:
         served = start_serve(
             "--websockets",
             "--check-timeout",
             "1",
-            env={"TESTPROJECT_REDIS_URL": layer_url, "TESTPROJECT_CHANNEL_LAYER": layer},
+            env={
+                "TESTPROJECT_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/5",
+                "TESTPROJECT_CHANNEL_LAYER": layer,
+            },
         )
         served.wait_probe("/ready", 200, timeout=15)
-        proxy.stop()
+        getattr(proxy, fault)()  # connections reset, or a silent partition
         body = served.wait_probe("/ready", 503, timeout=15, reason="channel layer unreachable")
         assert served.probe("/alive")[0] == 200
         assert any("channel layer" in reason for reason in body["reasons"])
-        proxy.start()
+        proxy.restore()
         served.wait_probe("/ready", 200, timeout=20)
-    finally:
-        proxy.stop()
 
 
 def test_no_channel_layer_reason_without_websockets(start_serve, redis_url):
-    proxy = TcpProxy(REDIS_HOST, REDIS_PORT)  # never started: Redis unreachable from the start
-    served = start_serve(env={"TESTPROJECT_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/5"})
-    served.wait_probe("/ready", 200, timeout=15)
+    with TcpProxy(REDIS_PORT, REDIS_HOST) as proxy:
+        proxy.cut()  # Redis unreachable from the start
+        served = start_serve(env={"TESTPROJECT_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/5"})
+        served.wait_probe("/ready", 200, timeout=15)
 
 
 @pytest.mark.parametrize("layer", ["core", "pubsub"])
