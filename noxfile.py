@@ -44,15 +44,25 @@ def runtime(session):
 @nox.session(python=PYTHON)
 def render(session):
     """Bake the template over its option matrix; the hooks refuse bad answers."""
-    session.install(*TEMPLATE_TEST_DEPS, "ruff==0.17.6")
+    # uv checks every bake's lock offline; check-jsonschema validates compose.yaml against the
+    # compose specification's schema it bundles.
+    session.install(*TEMPLATE_TEST_DEPS, "ruff==0.17.6", "uv==0.13.9", "check-jsonschema==0.39.0")
     session.run("pytest", "tests/render", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def project(session):
     """Install representative bakes as their README says and run their own checks."""
-    # uv: `make lock` in a copy of each bake proves the template's lock files are current.
-    session.install(*TEMPLATE_TEST_DEPS, "uv==0.13.9")
+    # uv: `make install` and `make lock` as a user runs them; podman-compose for `make services`
+    # where no docker daemon runs; psycopg for the machine's PostgreSQL where no compose engine
+    # runs at all; pre-commit to run the bakes' hooks.
+    session.install(
+        *TEMPLATE_TEST_DEPS,
+        "uv==0.13.9",
+        "podman-compose==1.6.0",
+        "pre-commit==4.7.0",
+        "psycopg[binary]>=3.2,<4",
+    )
     session.run("pytest", "tests/project", *session.posargs)
 
 
@@ -91,7 +101,7 @@ def image(session):
 @nox.session(python=PYTHON)
 def demo(session):
     """Render the default project into ./demo and serve it for a person to try."""
-    session.install("cookiecutter>=2.6,<3")
+    session.install("cookiecutter>=2.6,<3", "uv==0.13.9")
     session.run("python", "tests/demo.py", *session.posargs)
 
 

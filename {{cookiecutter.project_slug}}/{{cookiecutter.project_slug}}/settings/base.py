@@ -123,4 +123,7 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["stdout"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    # Django's own logging config gives "django" a console handler of its own (active with
+    # DEBUG): without this every Django line, like the autoreloader's, would print twice.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }
