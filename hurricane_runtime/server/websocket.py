@@ -111,7 +111,20 @@ class WebSocketSession(HTTPMessageDelegate):
         self._decided = loop.create_future()
         self.task = loop.create_task(self._run(), context=contextvars.Context())
         self.gateway.track(self.task)
+        # An application that neither accepts nor refuses must not hold the socket forever.
+        timer = loop.call_later(self.gateway.config.body_timeout, self._undecided)
+        self._decided.add_done_callback(lambda _: timer.cancel())
         return self._decided
+
+    def _undecided(self) -> None:
+        if not self.status:
+            logger.warning(
+                "websocket application on %s did not accept or refuse within %gs",
+                self.path,
+                self.gateway.config.body_timeout,
+            )
+            self._refuse(503, "Service Unavailable")
+            self.task.cancel()
 
     def data_received(self, chunk):
         pass  # an upgrade request has no body

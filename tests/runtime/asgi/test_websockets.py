@@ -60,6 +60,16 @@ def test_refusing_before_accept_answers_403_and_the_origin_check_refuses_other_s
     assert served.get("/json/")[0] == 200
 
 
+def test_an_application_that_never_decides_is_refused_after_the_body_timeout(start_serve):
+    served = start_serve(*WEBSOCKETS, "--body-timeout", "1")
+    started = time.monotonic()
+    raw = RawWebSocket(served.port, "/ws/echo/?hang")
+    assert raw.status == 503
+    assert time.monotonic() - started < 5
+    raw.close()
+    assert "did not accept or refuse within 1s" in served.output()
+
+
 def test_close_codes_both_ways(start_serve):
     served = start_serve(*WEBSOCKETS)
 

@@ -6,7 +6,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 
 class EchoConsumer(AsyncWebsocketConsumer):
-    """Echoes text and binary; ``?reject`` closes before accepting; knows subprotocol chat.v2.
+    """Echoes text and binary; ``?reject`` closes before accepting, ``?hang`` never decides;
+    knows subprotocol chat.v2.
 
     Text commands: ``close:<code>`` closes with that code, ``sleep:<seconds>`` waits before
     echoing the next message.
@@ -16,6 +17,8 @@ class EchoConsumer(AsyncWebsocketConsumer):
         if b"reject" in self.scope["query_string"]:
             await self.close()
             return
+        if b"hang" in self.scope["query_string"]:
+            await asyncio.sleep(3600)  # neither accepts nor refuses
         if "chat.v2" in self.scope["subprotocols"]:
             await self.accept(subprotocol="chat.v2")
         else:
