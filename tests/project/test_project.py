@@ -370,9 +370,8 @@ def test_production_settings_pass_deploy_checks(project):
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "service.example.com",
         "DATABASE_URL": (
-            # With the timeouts docs/settings.md asks for (the deploy checks warn without).
+            # A plain URL: the settings add the timeouts the deploy checks ask for.
             "postgres://user:password@db.example.com:5432/service"
-            "?connect_timeout=5&options=-c%20statement_timeout%3D5000"
             if database(project) == "postgresql"
             else "sqlite:////tmp/never-opened.sqlite3"
         ),
