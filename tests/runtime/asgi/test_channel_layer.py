@@ -74,3 +74,5 @@ def test_a_group_message_reaches_clients_of_two_serve_processes(start_serve, red
             return await asyncio.wait_for(asyncio.gather(one.recv(), other.recv()), timeout=10)
 
     assert asyncio.run(broadcast()) == [text, text]
+    # A graceful stop lets the consumers leave their group: nothing stays behind in Redis.
+    assert first.stop() == 0 and second.stop() == 0
