@@ -100,13 +100,14 @@ class Exchange(HTTPMessageDelegate):
         self.received = True
         server = self.server
         server.state.in_flight += 1
-        try:
-            target = validate(start_line, headers)
-        except BadRequest as error:
-            reason = "Bad Request" if error.status == 400 else "Not Implemented"
-            self.reject(error.status, reason, f"{reason}: {error}\n".encode())
-            return None
-        self.target = target
+        target = self.target  # already checked when a subclass dispatched on it (asgi.py)
+        if target is None:
+            try:
+                target = self.target = validate(start_line, headers)
+            except BadRequest as error:
+                reason = "Bad Request" if error.status == 400 else "Not Implemented"
+                self.reject(error.status, reason, f"{reason}: {error}\n".encode())
+                return None
         length = target.content_length
         if length is not None and length > server.max_body_size:
             self.reject(413, "Payload Too Large", b"Request body too large\n")
@@ -351,12 +352,15 @@ class AppDelegate(HTTPServerConnectionDelegate):
     def __init__(self, server):
         self.server = server
         self.connections: dict = {}  # server connection -> its current Exchange
+        # The dispatch hook: ``asgi.AsgiExchange`` when async views or websockets are on; it
+        # hands those to the event loop and everything else to ``Exchange`` unchanged.
+        self.exchange_class = Exchange
 
     def start_request(self, server_conn, request_conn):
         # Tornado made a plain HTTP1Connection; ours only parses the request head differently
         # (strict CRLF, one check per field line), and nothing has been read yet.
         request_conn.__class__ = AppConnection
-        exchange = Exchange(self.server, request_conn)
+        exchange = self.exchange_class(self.server, request_conn)
         connections = self.connections
         if server_conn not in connections:
             _keep_nodelay(server_conn.stream)

@@ -421,3 +421,20 @@ def test_a_transfer_coding_other_than_chunked_is_501(served):
     )
     answer = send(served.port, request)
     assert answer is not None and answer[0] == 501, answer
+
+
+ASYNC_REFUSED = {
+    "missing-host": b"GET /async/json/ HTTP/1.1\r\n\r\n",
+    "two-host-lines": b"GET /async/json/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    "target-without-slash": b"GET async/json/ HTTP/1.1\r\nHost: x\r\n\r\n",
+    "bare-lf-in-head": b"GET /async/json/ HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("request_bytes", ASYNC_REFUSED.values(), ids=ASYNC_REFUSED.keys())
+def test_async_views_pass_the_same_gate(served, request_bytes):
+    """Requests for async views (run on the loop through ASGI) are checked like all others."""
+    assert "async views" in served.output()
+    answer = send(served.port, request_bytes)
+    assert answer is not None and answer[0] == 400, answer
+    assert "X-Request-ID" not in answer[1], answer
