@@ -662,6 +662,20 @@ def test_deploy_applies_then_waits_for_migrations_then_the_rollout(projects, tmp
     assert deployed_images(applied) == {f"{IMAGE}@{digest}"}
 
 
+def test_deploy_waits_for_the_consumer_rollout_too(projects, tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project, _ = projects["consumer"]
+    record_push(project, "9.9.9", "sha256:" + "9" * 64)
+    result, calls, _ = run_deploy(project, tmp_path)
+    assert result.returncode == 0, result.stderr
+    rollouts = [call for call in calls if "rollout status" in call]
+    assert [call.split()[4] for call in rollouts] == [
+        "deployment/hurricane-service",
+        "deployment/hurricane-service-consumer",
+    ]
+
+
 def test_deploy_refuses_an_image_that_was_not_pushed(projects, tmp_path):
     project, _ = projects["default"]
     result, calls, _ = run_deploy(project, tmp_path, tag="not-pushed")
