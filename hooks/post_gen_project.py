@@ -276,37 +276,32 @@ def init_git() -> str:
     return f"git: initialised with a first commit ({commit}); image tags follow the commit."
 
 
+# What `make services` starts (compose.yaml), in the order the next steps name them.
+LOCAL_SERVICES = {"PostgreSQL": _postgresql, "RabbitMQ": _rabbitmq}
+
+
 def next_steps(answers, folder: str, git_line: str) -> str:
     """What to type next, for the database and the workloads the answers chose."""
     app, probe = answers["app_port"], answers["probe_port"]
-    install = "make install    # .venv with the locked dependencies (uv sync --locked)"
-    if _postgresql(answers):
-        database = [
-            "make services   # PostgreSQL in a container (compose.yaml), database "
-            f"{answers['project_slug']}",
-            install,
-            "make run        # migrate PostgreSQL, serve on "
-            f"http://127.0.0.1:{app}/api/items/, reload on changes",
-        ]
-    else:
-        database = [
-            install,
-            "make run        # migrate ./db.sqlite3, serve on "
-            f"http://127.0.0.1:{app}/api/items/, reload on changes",
-        ]
-    if _amqp_consumer(answers):
+    steps = [f"cd {folder}"]
+    services = [name for name, runs in LOCAL_SERVICES.items() if runs(answers)]
+    if services:
+        where = "a container" if len(services) == 1 else "containers"
+        line = f"make services   # {' and '.join(services)} in {where} (compose.yaml)"
         if _postgresql(answers):
-            database[0] = database[0].replace(
-                "# PostgreSQL in a container", "# PostgreSQL and RabbitMQ in containers"
-            )
-        else:
-            database.insert(0, "make services   # RabbitMQ in a container (compose.yaml)")
-        database.append(
+            line += f", database {answers['project_slug']}"
+        steps.append(line)
+    steps.append("make install    # .venv with the locked dependencies (uv sync --locked)")
+    database = "PostgreSQL" if _postgresql(answers) else "./db.sqlite3"
+    steps.append(
+        f"make run        # migrate {database}, serve on "
+        f"http://127.0.0.1:{app}/api/items/, reload on changes"
+    )
+    if _amqp_consumer(answers):
+        steps.append(
             "make consume    # the example consumer: an item per message of the queue 'items'"
         )
-    steps = [
-        f"cd {folder}",
-        *database,
+    steps += [
         "make test       # pytest",
         "make help       # every target and variable, including build and deploy",
     ]
