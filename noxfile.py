@@ -128,3 +128,10 @@ def benchmark_consume(session):
     """manage.py consume vs FastStream 0.7 on the same broker (see benchmarks/README.md)."""
     session.install("-e", ".[amqp]", "faststream[rabbit]==0.7.8", "psycopg[binary]>=3.2,<4")
     session.run("python", "benchmarks/consume.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmark_websockets(session):
+    """serve vs uvicorn vs daphne: websockets and async views (see benchmarks/README.md)."""
+    session.install("-e", ".[websockets]", "uvicorn==0.54.0", "daphne==4.2.3", "websockets==17.4")
+    session.run("python", "benchmarks/websockets_run.py", *session.posargs)

@@ -250,6 +250,35 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "Seconds a client has to send a whole request body.",
         minimum=0.1,
     ),
+    # Async views and websockets run on the event loop through the project's ASGI application.
+    Option(
+        "async_views",
+        "bool",
+        True,
+        "Run async def views on the event loop (through ASGI) instead of a worker thread.",
+    ),
+    Option(
+        "websockets",
+        "bool",
+        False,
+        "Hand websocket upgrades to the ASGI application (ASGI_APPLICATION, e.g. Channels).",
+    ),
+    # Below the 60 s idle timeout of common load balancers and ingresses, so an idle socket
+    # always carries a frame before the proxy in front gives up on it.
+    Option(
+        "websocket_ping_interval",
+        "float",
+        20.0,
+        "Seconds between pings on an open websocket; no pong in that time closes it (0: off).",
+        minimum=0,
+    ),
+    Option(
+        "websocket_max_message_size",
+        "size",
+        1 * MIB,
+        "Largest websocket message; bigger ones close the socket with 1009.",
+        minimum=125,
+    ),
 ) + COMMON_OPTIONS
 
 
@@ -563,6 +592,10 @@ class ServeConfig(Config):
     max_header_size: int
     idle_timeout: float
     body_timeout: float
+    async_views: bool
+    websockets: bool
+    websocket_ping_interval: float
+    websocket_max_message_size: int
 
     def _derive_probe_port(self) -> int:
         if self.port == 65535:

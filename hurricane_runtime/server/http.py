@@ -286,9 +286,12 @@ class AppDelegate(HTTPServerConnectionDelegate):
     def __init__(self, server):
         self.server = server
         self.connections: dict = {}  # server connection -> its current Exchange
+        # The dispatch hook: ``asgi.AsgiExchange`` when async views or websockets are on; it
+        # hands those to the event loop and everything else to ``Exchange`` unchanged.
+        self.exchange_class = Exchange
 
     def start_request(self, server_conn, request_conn):
-        exchange = Exchange(self.server, request_conn)
+        exchange = self.exchange_class(self.server, request_conn)
         connections = self.connections
         if server_conn not in connections:
             _keep_nodelay(server_conn.stream)

@@ -13,4 +13,13 @@ urlpatterns = [
     path("echo/", views.echo),
     path("context/", views.request_context),
     path("error/", views.error),
+    path("thread/", views.thread_name),
+    path("async/thread/", views.async_thread_name),
+    path("async/json/", views.async_json),
+    path("async/sleep/", views.async_sleep),
+    path("async/stream/", views.async_stream),
+    path("async/orm/", views.async_orm),
+    path("async/echo/", views.async_echo),
+    path("async/error/", views.async_error),
+    path("async/status/<int:status>/", views.async_status),
 ]
