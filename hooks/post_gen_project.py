@@ -29,6 +29,20 @@ def _always(answers):
     return True
 
 
+def _websockets(answers):
+    return answers["websockets"] == "yes"
+
+
+def _redis(answers):
+    """A Redis next to the project (compose.yaml, .env): derived once in cookiecutter.json."""
+    return answers["__redis"] == "yes"
+
+
+def _local_services(answers):
+    """compose.yaml has something to run: the database or Redis."""
+    return _postgresql(answers) or _redis(answers)
+
+
 # Guideline pages from the template's docs/ that a project gets, and when. Pages about the
 # template itself (template.md, benchmarks.md) stay in the template repository.
 DOCS = {
@@ -41,6 +55,7 @@ DOCS = {
     "kubernetes.md": _always,
     "postgresql.md": _postgresql,
     "sqlite.md": _sqlite,
+    "websockets.md": _websockets,
 }
 
 # Rendered files that belong to some answers only: path in the project -> keep it when true.
@@ -54,8 +69,13 @@ ONLY_WHEN = {
     "k8s/base/migrate-job.yaml": _postgresql,
     # The SQLite file lives on a PersistentVolumeClaim.
     "k8s/base/data-pvc.yaml": _sqlite,
-    # Local backing services: PostgreSQL now; a broker or Redis join it when options bring them.
-    "compose.yaml": _postgresql,
+    # Local backing services: PostgreSQL, Redis; a broker joins them when an option brings it.
+    "compose.yaml": _local_services,
+    # Websockets: the live feed of items (consumer, ASGI routes) and its tests.
+    "{slug}/items/consumers.py": _websockets,
+    "{slug}/items/routing.py": _websockets,
+    "tests/test_feed.py": _websockets,
+    "tests/test_feed_serve.py": _websockets,
 }
 
 
@@ -132,13 +152,18 @@ def copy_docs(template: Path) -> None:
 
 def remove_unchosen() -> None:
     for relative, keep in ONLY_WHEN.items():
-        path = PROJECT / relative
+        path = PROJECT / relative.format(slug=ANSWERS["project_slug"])
         if keep(ANSWERS) or not path.exists():
             continue
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink()
+
+
+def local_redis_url(answers) -> str | None:
+    """The URL of the Redis `make services` starts (compose.yaml), None without Redis."""
+    return "redis://127.0.0.1:6379/0" if _redis(answers) else None
 
 
 def local_database_url(answers) -> str | None:
@@ -162,7 +187,8 @@ def sort_lock() -> None:
 
 def write_local_secret() -> None:
     """A random key for local runs only: `.env` is git-ignored and never used in production.
-    PostgreSQL projects also point local runs at the database of compose.yaml."""
+    PostgreSQL projects also point local runs at the database of compose.yaml, projects with
+    websockets at its Redis."""
     env_file = PROJECT / ".env"
     if env_file.exists():  # rendering over an existing project keeps its local settings
         return
@@ -173,6 +199,9 @@ def write_local_secret() -> None:
     url = local_database_url(ANSWERS)
     if url:
         lines.append(f"DATABASE_URL={url}")
+    redis_url = local_redis_url(ANSWERS)
+    if redis_url:
+        lines.append(f"REDIS_URL={redis_url}")
     env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env_file.chmod(0o600)
 
@@ -251,6 +280,17 @@ def next_steps(answers, folder: str, git_line: str) -> str:
             "make run        # migrate ./db.sqlite3, serve on "
             f"http://127.0.0.1:{app}/api/items/, reload on changes",
         ]
+    if _redis(answers):
+        if _postgresql(answers):
+            database[0] = database[0].replace(
+                "# PostgreSQL in a container", "# PostgreSQL and Redis in containers"
+            )
+        else:
+            database.insert(0, "make services   # Redis in a container (compose.yaml)")
+    if _websockets(answers):
+        database.append(
+            f"                # live feed of new items: ws://127.0.0.1:{app}/ws/items/"
+        )
     steps = [
         f"cd {folder}",
         *database,
