@@ -15,15 +15,25 @@ SERVICES_TIMEOUT ?= 120
 
 .PHONY: services services-down _need_compose
 
-{% if cookiecutter.database == "postgresql" -%}
-services: _need_compose ## Start the local services of compose.yaml (PostgreSQL) and wait until they are healthy
+{% if cookiecutter.database == "postgresql" or cookiecutter.__redis == "yes" -%}
+{%- set names = (["PostgreSQL"] if cookiecutter.database == "postgresql" else []) + (["Redis"] if cookiecutter.__redis == "yes" else []) -%}
+services: _need_compose ## Start the local services of compose.yaml ({{ names | join(", ") }}) and wait until they are healthy
 	$(COMPOSE) up --detach
 	@echo "Waiting for the services to be healthy (at most $(SERVICES_TIMEOUT) s)..."
+{%- if cookiecutter.database == "postgresql" %}
 	@for _ in $$(seq $(SERVICES_TIMEOUT)); do \
 		if $(COMPOSE) exec -T postgres pg_isready --quiet --host 127.0.0.1 --username {{ cookiecutter.project_slug }} --dbname {{ cookiecutter.project_slug }} >/dev/null 2>&1; then \
 			echo "PostgreSQL is ready: database {{ cookiecutter.project_slug }} on 127.0.0.1:$${POSTGRES_PORT:-5432} (DATABASE_URL in .env)."; exit 0; fi; \
 		sleep 1; \
 	done; echo "make services: PostgreSQL did not become ready within $(SERVICES_TIMEOUT) s; see '$(COMPOSE) logs postgres'." >&2; exit 1
+{%- endif %}
+{%- if cookiecutter.__redis == "yes" %}
+	@for _ in $$(seq $(SERVICES_TIMEOUT)); do \
+		if $(COMPOSE) exec -T redis redis-cli ping 2>/dev/null | grep -q PONG; then \
+			echo "Redis is ready on 127.0.0.1:$${REDIS_PORT:-6379} (REDIS_URL in .env)."; exit 0; fi; \
+		sleep 1; \
+	done; echo "make services: Redis did not become ready within $(SERVICES_TIMEOUT) s; see '$(COMPOSE) logs redis'." >&2; exit 1
+{%- endif %}
 
 services-down: _need_compose ## Stop the local services (VOLUMES=1 also deletes their data)
 	$(COMPOSE) down $(if $(VOLUMES),--volumes)
