@@ -4,10 +4,13 @@ we support, passes checkov with every exception explained, and follows our rules
 Standard "restricted", probes on the runtime's own ports and paths, a grace period that covers
 the runtime's shutdown, no removed apiVersions, recommended labels."""
 
+import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,7 @@ BAKES = {
         "public_host": "orders.shop.example.org",
         "image_name": "ghcr.io/acme/order-desk",
     },
+    "websockets": {"websockets": "yes"},
 }
 OVERLAYS = ("dev", "prod")
 # What `make push` would have recorded: every rendering pins the image by this digest.
@@ -332,6 +336,46 @@ def test_grace_period_covers_prestop_shutdown_delay_and_drain(rendered, bake_nam
     grace = r.deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     margin = grace - (prestop + delay + drain)
     assert 1 <= margin <= 30, f"grace {grace}s vs preStop {prestop} + delay {delay} + drain {drain}"
+    # Open websockets are closed with 1012 within the drain timeout: the same sum covers them.
+
+
+def websockets(r: Rendered) -> bool:
+    return r.answers.get("websockets") == "yes"
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_websockets_stay_open_through_the_ingress_and_reach_redis(rendered, bake_name, overlay):
+    """Websocket bakes serve websockets, ping below the Ingress timeouts (so idle sockets stay
+    open and dead ones are found) and may reach Redis; the others have none of it."""
+    r = rendered[bake_name, overlay]
+    env = {**r.config_map_data(), **r.env(r.web)}
+    egress_ports = {
+        port["port"]
+        for doc in r.of_kind("NetworkPolicy")
+        for rule in doc["spec"].get("egress", [])
+        for port in rule.get("ports", [])
+    }
+    annotations = {}
+    if overlay == "prod":
+        annotations = r.one("Ingress")["metadata"].get("annotations", {})
+    timeouts = [
+        float(annotations[f"nginx.ingress.kubernetes.io/proxy-{kind}-timeout"])
+        for kind in ("read", "send")
+        if f"nginx.ingress.kubernetes.io/proxy-{kind}-timeout" in annotations
+    ]
+    if not websockets(r):
+        assert not any(name.startswith("HURRICANE_WEBSOCKET") for name in env)
+        assert 6379 not in egress_ports and timeouts == []
+        return
+    assert env["HURRICANE_WEBSOCKETS"] == "true"
+    ping = float(env["HURRICANE_WEBSOCKET_PING_INTERVAL"])
+    assert ping == r.settings["HURRICANE_WEBSOCKET_PING_INTERVAL"]
+    assert 0 < ping
+    assert 6379 in egress_ports
+    if overlay == "prod":
+        assert len(timeouts) == 2
+        # A ping (and its pong) every interval: two intervals of silence still fit.
+        assert all(timeout >= 2 * ping for timeout in timeouts), (timeouts, ping)
 
 
 @pytest.mark.parametrize(("bake_name", "overlay"), CASES)
@@ -732,3 +776,43 @@ def test_failed_push_records_nothing(projects, tmp_path):
     assert result.returncode != 0
     record = project / ".image-digests"
     assert "push-refused" not in (record.read_text() if record.exists() else "")
+
+
+def audit(project: Path, manifests: Path) -> subprocess.CompletedProcess:
+    """`manage.py hurricane_audit` of the bake, with production settings, over ``manifests``
+    and its Dockerfile."""
+    database = "postgres://user:password@db.example.com:5432/service"
+    if "psycopg" not in (project / "pyproject.toml").read_text():
+        database = "sqlite:////tmp/never-opened.sqlite3"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HURRICANE_", "DJANGO_"))
+        and key not in {"DATABASE_URL", "REDIS_URL"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE=f"{project.name}.settings.production",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="service.example.com",
+        DATABASE_URL=database,
+        REDIS_URL="redis://:password@redis.example.com:6379/0",
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "hurricane_audit", "--manifests", str(manifests)]
+        + ["--dockerfile", "Dockerfile", "--format", "json", "--fail-level", "WARNING"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_audit_finds_nothing_on_the_websockets_bake(rendered, tmp_path):
+    """The runtime's audit (settings, pods, Dockerfile) over every overlay of the websockets
+    bake, images pinned by digest as `make deploy` applies them."""
+    for overlay in OVERLAYS:
+        (tmp_path / f"{overlay}.yaml").write_text(rendered["websockets", overlay].text)
+    result = audit(rendered["websockets", "prod"].project, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["findings"] == []

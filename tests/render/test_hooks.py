@@ -48,6 +48,11 @@ REFUSED = {
     "port not a number": ({"app_port": "http"}, "app_port 'http' is not a port"),
     "equal ports": ({"app_port": "8080", "probe_port": "8080"}, "both 8080"),
     "port of postgresql": ({"app_port": "5432"}, "app_port 5432 is the port of PostgreSQL"),
+    "port of redis with websockets": (
+        {"websockets": "yes", "probe_port": "6379"},
+        "probe_port 6379 is the port of Redis, which websockets=yes uses",
+    ),
+    "slug of a websockets dependency": ({"project_slug": "channels"}, "channels"),
     "replicas zero": ({"replicas": "0"}, "replicas '0' is not a whole number from 1 to 100"),
     "replicas text": ({"replicas": "two"}, "replicas 'two' is not a whole number"),
     "replicas negative": ({"replicas": "-1"}, "replicas '-1' is not a whole number"),
@@ -95,7 +100,12 @@ def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, capfd, answers, 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("python_version", "3.9"), ("database", "mysql"), ("django_version", "4.2")],
+    [
+        ("python_version", "3.9"),
+        ("database", "mysql"),
+        ("django_version", "4.2"),
+        ("websockets", "maybe"),
+    ],
 )
 def test_unknown_choice_is_refused_by_cookiecutter_before_anything_is_written(
     tmp_path, name, value

@@ -1,5 +1,6 @@
 """Bake the template over its option matrix and treat every bake as a real project."""
 
+import json
 import os
 import re
 import shutil
@@ -57,6 +58,15 @@ BAKES = {
         "database": "sqlite",
         "probe_port": "5432",
     },
+    "websockets": {"websockets": "yes"},
+    "websockets, sqlite": {"websockets": "yes", "database": "sqlite"},
+    "websockets, django 6.1, python 3.14, custom ports": {
+        "websockets": "yes",
+        "django_version": "6.1",
+        "python_version": "3.14",
+        "app_port": "9000",
+        "probe_port": "9001",
+    },
 }
 
 ALWAYS = [
@@ -104,6 +114,13 @@ ONLY_POSTGRESQL = [
     "k8s/base/migrate-job.yaml",
 ]
 ONLY_SQLITE = ["docs/sqlite.md"]
+ONLY_WEBSOCKETS = [
+    "{slug}/items/consumers.py",
+    "{slug}/items/routing.py",
+    "tests/test_feed.py",
+    "tests/test_feed_serve.py",
+    "docs/websockets.md",
+]
 NEVER = [
     "docs/template.md",
     "docs/benchmarks.md",
@@ -153,6 +170,14 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     else:
         expected += ONLY_SQLITE
         absent = ONLY_POSTGRESQL + NEVER
+    websockets = [p.format(slug=slug) for p in ONLY_WEBSOCKETS]
+    if context["websockets"] == "yes":
+        expected += websockets
+        if "compose.yaml" in absent:  # Redis runs from compose.yaml
+            absent.remove("compose.yaml")
+            expected.append("compose.yaml")
+    else:
+        absent = absent + websockets
     # Guideline pages are copied only once colleagues have written them.
     docs = TEMPLATE_DIR / "docs"
     expected = [p for p in expected if not p.startswith("docs/") or (docs / p[5:]).is_file()]
@@ -179,8 +204,8 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     target = "py" + context["python_version"].replace(".", "")
     assert pyproject["tool"]["ruff"]["target-version"] == target
     check_lock(project, context)
-    if context["database"] == "postgresql":
-        check_compose(project)
+    if (project / "compose.yaml").exists():
+        check_compose(project, context)
 
     lint = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -199,31 +224,53 @@ def check_lock(project: Path, context) -> None:
     versions = {package["name"]: package["version"] for package in lock["package"]}
     assert versions["django"].startswith(context["django_version"] + "."), versions["django"]
     assert ("psycopg" in versions) is (context["database"] == "postgresql")
+    websockets = context["websockets"] == "yes"
+    assert {"channels", "channels-redis", "redis"} <= set(versions) or not websockets
+    assert ("channels" in versions) is websockets
     names = [package["name"] for package in lock["package"]]
     assert names == sorted(names)
     oldest = "3.12" if context["django_version"] == "6.1" else "3.11"
     assert lock["requires-python"] == f">={oldest}"
 
 
-def check_compose(project: Path) -> None:
+def check_compose(project: Path, context) -> None:
     """compose.yaml against the compose specification's schema (bundled, offline), and the
-    shape `make services` relies on: health-checked PostgreSQL, data in a named volume, the
-    project's database created, and the URL in .env pointing at it."""
+    shape `make services` relies on: each service health-checked with its data in a named
+    volume, the project's database created, and the URLs in .env pointing at them."""
     result = run(
         ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project
     )
     assert result.returncode == 0, result.stdout + result.stderr
     compose = yaml.safe_load((project / "compose.yaml").read_text())
-    postgres = compose["services"]["postgres"]
-    assert "pg_isready" in postgres["healthcheck"]["test"]
-    volume = postgres["volumes"][0].split(":")[0]
-    assert volume in compose["volumes"]
     slug = project.name
-    assert postgres["environment"]["POSTGRES_DB"] == slug
     env = dict(
         line.split("=", 1) for line in (project / ".env").read_text().splitlines() if "=" in line
     )
-    assert env["DATABASE_URL"] == f"postgres://{slug}:{slug}@127.0.0.1:5432/{slug}"
+    services = set()
+    for name, service in compose["services"].items():
+        assert service["healthcheck"]["test"], name
+        volume = service["volumes"][0].split(":")[0]
+        assert volume in compose["volumes"], name
+    if context["database"] == "postgresql":
+        services.add("postgres")
+        postgres = compose["services"]["postgres"]
+        assert "pg_isready" in postgres["healthcheck"]["test"]
+        assert postgres["environment"]["POSTGRES_DB"] == slug
+        assert env["DATABASE_URL"] == f"postgres://{slug}:{slug}@127.0.0.1:5432/{slug}"
+    else:
+        assert "DATABASE_URL" not in env
+    if context["websockets"] == "yes":
+        services.add("redis")
+        redis = compose["services"]["redis"]
+        assert redis["image"].startswith("${REDIS_IMAGE:-")
+        assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+        assert redis["ports"] == ["127.0.0.1:${REDIS_PORT:-6379}:6379"]
+        assert env["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+        # `make services` waits for it.
+        assert "exec -T redis redis-cli ping" in (project / "services.mk").read_text()
+    else:
+        assert "REDIS_URL" not in env
+    assert set(compose["services"]) == services
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
@@ -388,13 +435,22 @@ def test_pages_and_manifests_never_mention_the_database_not_chosen(cookies, data
     assert expected in kubernetes
 
 
+# Every answer with choices and its choices: what a page's answer marker may name.
+CHOICES = {
+    name: value
+    for name, value in json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list)
+}
+
+
 def test_template_pages_open_and_close_every_answer_passage():
     for page in (TEMPLATE_DIR / "docs").glob("*.md"):
         open_passage = None
         for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
             marker = line.strip()
             for answer in re.findall(r"<!-- only ([^>]*) -->", line):
-                assert re.fullmatch(r"database=(postgresql|sqlite)", answer), (
+                name, _, value = answer.partition("=")
+                assert value in CHOICES.get(name, ()), (
                     f"{page.name}:{number}: unknown answer in {answer}"
                 )
             if marker.startswith("<!-- only "):
@@ -404,3 +460,43 @@ def test_template_pages_open_and_close_every_answer_passage():
                 assert open_passage is not None, f"{page.name}:{number}: end without start"
                 open_passage = None
         assert open_passage is None, f"{page.name}:{open_passage}: passage never closed"
+
+
+# How websockets are named in text, for the test below.
+WEBSOCKET_WORDS = r"websocket|\bchannels[._]|channel layer|REDIS_URL|/ws/"
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_projects_without_websockets_never_mention_them(cookies, database):
+    """A project that did not choose websockets reads nothing about them: not in its pages, its
+    README, its settings or its manifests."""
+    project, _ = bake_ok(cookies, {"database": database})
+    paths = [
+        project / "README.md",
+        project / ".env.example",
+        *(project / "docs").glob("*.md"),
+        *(project / project.name).rglob("*.py"),
+        *deploy_facing(project),
+    ]
+    mentions = []
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(WEBSOCKET_WORDS, line, re.IGNORECASE):
+                mentions.append(f"{path.relative_to(project)}:{number}: {line.strip()}")
+    assert mentions == []
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_websockets_projects_get_their_passages(cookies, database):
+    project, _ = bake_ok(cookies, {"database": database, "websockets": "yes"})
+    runtime = (project / "docs" / "runtime.md").read_text(encoding="utf-8")
+    assert "`websockets.md`" in runtime and "HURRICANE_WEBSOCKET_PING_INTERVAL" in runtime
+    kubernetes = (project / "docs" / "kubernetes.md").read_text(encoding="utf-8")
+    assert "Redis on 6379" in kubernetes and "REDIS_URL" in kubernetes
+    assert "[websockets.md](websockets.md)" in (project / "docs" / "index.md").read_text()
+    for page in (project / "docs").glob("*.md"):
+        text = page.read_text(encoding="utf-8")
+        assert "<!-- only" not in text and "<!-- end only -->" not in text, page.name
+    base = (project / project.name / "settings" / "base.py").read_text()
+    assert "channels_redis.pubsub.RedisPubSubChannelLayer" in base
+    assert 'env_str("REDIS_URL"' in base

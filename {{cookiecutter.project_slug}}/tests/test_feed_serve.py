@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -89,7 +88,7 @@ def wait_ready(process, probe_port, log_path, timeout=30):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{probe_port}/ready", timeout=2):
                 return
-        except (urllib.error.URLError, OSError):
+        except OSError:  # refused, or not ready yet (URLError is an OSError)
             time.sleep(0.2)
     pytest.fail(f"serve was not ready within {timeout} s:\n{log_path.read_text()}")
 
