@@ -288,9 +288,7 @@ def next_steps(answers, folder: str, git_line: str) -> str:
         else:
             database.insert(0, "make services   # Redis in a container (compose.yaml)")
     if _websockets(answers):
-        database.append(
-            f"                # live feed of new items: ws://127.0.0.1:{app}/ws/items/"
-        )
+        database.append(f"                # live feed of new items: ws://127.0.0.1:{app}/ws/items/")
     steps = [
         f"cd {folder}",
         *database,

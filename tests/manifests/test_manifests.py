@@ -370,7 +370,7 @@ def test_websockets_stay_open_through_the_ingress_and_reach_redis(rendered, bake
     assert env["HURRICANE_WEBSOCKETS"] == "true"
     ping = float(env["HURRICANE_WEBSOCKET_PING_INTERVAL"])
     assert ping == r.settings["HURRICANE_WEBSOCKET_PING_INTERVAL"]
-    assert 0 < ping
+    assert ping > 0
     assert 6379 in egress_ports
     if overlay == "prod":
         assert len(timeouts) == 2
