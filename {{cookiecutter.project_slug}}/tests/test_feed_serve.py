@@ -43,10 +43,11 @@ def redis_reachable():
         pytest.skip(f"Redis at {REDIS_URL} is not reachable ({error}); `make services` starts one")
 
 
-@pytest.fixture
-def server(redis_reachable, tmp_path):
+@pytest.fixture(scope="module")
+def server(redis_reachable, tmp_path_factory):
     """`manage.py serve` with the local settings, websockets on, its own SQLite file; yields
     (app port, probe port) once ready (readiness includes the channel layer)."""
+    tmp_path = tmp_path_factory.mktemp("serve")
     port, probe_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -58,7 +59,7 @@ def server(redis_reachable, tmp_path):
         "HURRICANE_WEBSOCKETS": "true",
         # Stop quickly at the end of the test: no load balancer to wait for, nothing to drain.
         "HURRICANE_SHUTDOWN_DELAY": "0",
-        "HURRICANE_DRAIN_TIMEOUT": "5",
+        "HURRICANE_DRAIN_TIMEOUT": "2",
     }
     manage = [sys.executable, "manage.py"]
     migrate = [*manage, "migrate", "--noinput", "--verbosity", "0"]
