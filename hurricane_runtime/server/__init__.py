@@ -18,8 +18,10 @@ from ..state import StartupError
 from .asgi import AsgiExchange, AsgiGateway, has_async_views
 from .bridge import DjangoBridge
 from .channel_layer import ChannelLayerHealth, project_channel_layer
+from .eventloop import loop_factory, loop_name
 from .http import AppDelegate
 from .pool import LoopChannel, WorkerPool
+from .stream import AppStream
 from .websocket import WebSocketCollector, WebSocketStats
 
 logger = logging.getLogger("hurricane_runtime")
@@ -30,7 +32,10 @@ _TORNADO_BODY_LIMIT = 1 << 62
 
 
 class _AppHTTPServer(HTTPServer):
-    """Tornado's HTTPServer keeps connection close news to itself; we need it for the drain."""
+    """Tornado's HTTPServer, on ``AppStream`` connections, telling us when they close (drain)."""
+
+    def handle_stream(self, stream, address) -> None:
+        super().handle_stream(AppStream.replacing(stream), address)
 
     def on_close(self, server_conn) -> None:
         super().on_close(server_conn)
@@ -53,10 +58,13 @@ class AppServer:
         state.backlog_limit = config.backlog
         self.observers = observers
         self.max_body_size = config.max_body_size
+        self.max_header_size = config.max_header_size  # also the limit of a trailer section
+        self.body_timeout = config.body_timeout  # also for chunked bodies, which we read
         self.channel: LoopChannel | None = None
         self.bridge: DjangoBridge | None = None
         self.pool: WorkerPool | None = None
         self.delegate = AppDelegate(self)
+        self.loop_factory = loop_factory(config.loop)  # read by the lifecycle's asyncio.Runner
         self.http: _AppHTTPServer | None = None
         self._sweeper: PeriodicCallback | None = None
         self.asgi: AsgiGateway | None = None
@@ -112,7 +120,7 @@ class AppServer:
         config = self.config
         line = (
             f"serving on http://{config.bind}:{config.port} with {config.workers} worker "
-            f"threads, backlog {config.backlog}"
+            f"threads, backlog {config.backlog}, on {loop_name(self.loop_factory)}"
         )
         if self.asgi is not None:
             served = [

@@ -38,6 +38,7 @@ from ..events import UNMATCHED_ROUTE, RequestRecord
 from ..state import StartupError
 from .bridge import _REQUEST_ID_OK, _TRACEPARENT_OK, REQUEST_ID_HEADER, new_request_id
 from .http import Exchange
+from .validate import BadRequest, validate
 from .websocket import WebSocketSession, WebSocketStats, close_spread
 
 logger = logging.getLogger("hurricane_runtime")
@@ -440,6 +441,11 @@ class AsgiExchange(Exchange):
         self.handoff = None
 
     def headers_received(self, start_line, headers):
+        try:
+            # The same gate as every request (validate.py), before anything reads the target.
+            self.target = validate(start_line, headers)
+        except BadRequest:
+            return super().headers_received(start_line, headers)  # which answers 400 / 501
         handoff = self.server.asgi.take(self, start_line, headers)
         if handoff is None:
             return super().headers_received(start_line, headers)

@@ -48,6 +48,15 @@ REFUSED = {
     "port not a number": ({"app_port": "http"}, "app_port 'http' is not a port"),
     "equal ports": ({"app_port": "8080", "probe_port": "8080"}, "both 8080"),
     "port of postgresql": ({"app_port": "5432"}, "app_port 5432 is the port of PostgreSQL"),
+    "port of rabbitmq": (
+        {"amqp_consumer": "yes", "probe_port": "5672"},
+        "probe_port 5672 is the port of RabbitMQ, which amqp_consumer=yes uses",
+    ),
+    "port of rabbitmq over tls": (
+        {"amqp_consumer": "yes", "app_port": "5671"},
+        "app_port 5671 is the port of RabbitMQ over TLS",
+    ),
+    "slug of the amqp client": ({"project_slug": "aio_pika"}, "'aio_pika'"),
     "port of redis with websockets": (
         {"websockets": "yes", "probe_port": "6379"},
         "probe_port 6379 is the port of Redis, which websockets=yes uses",
@@ -104,6 +113,7 @@ def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, capfd, answers, 
         ("python_version", "3.9"),
         ("database", "mysql"),
         ("django_version", "4.2"),
+        ("amqp_consumer", "maybe"),
         ("websockets", "maybe"),
     ],
 )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("echo/", views.echo),
     path("context/", views.request_context),
     path("error/", views.error),
+    path("meta/", views.meta),
     path("thread/", views.thread_name),
     path("async/thread/", views.async_thread_name),
     path("async/json/", views.async_json),

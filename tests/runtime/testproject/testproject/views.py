@@ -72,6 +72,22 @@ def request_context(request):
     )
 
 
+@csrf_exempt
+def meta(request):
+    """What Django was handed: the request-target parts, Host, body and header keys."""
+    return JsonResponse(
+        {
+            "method": request.method,
+            "path_info": request.META["PATH_INFO"],
+            "query_string": request.META["QUERY_STRING"],
+            "host": request.META.get("HTTP_HOST"),
+            "content_type": request.META.get("CONTENT_TYPE"),
+            "body": request.body.decode("latin-1"),
+            "http_keys": sorted(key for key in request.META if key.startswith("HTTP_")),
+        }
+    )
+
+
 def error(request):
     raise RuntimeError("this view always fails")
 
