@@ -43,9 +43,18 @@ def _keda_consumer(answers):
     return _amqp_consumer(answers) and _postgresql(answers)
 
 
+def _websockets(answers):
+    return answers["websockets"] == "yes"
+
+
+def _redis(answers):
+    """A Redis next to the project (compose.yaml, .env): derived once in cookiecutter.json."""
+    return answers["__redis"] == "yes"
+
+
 def _local_services(answers):
-    """compose.yaml has something to run: the database or a broker."""
-    return _postgresql(answers) or _rabbitmq(answers)
+    """compose.yaml has something to run: the database, a broker or Redis."""
+    return _postgresql(answers) or _rabbitmq(answers) or _redis(answers)
 
 
 # Guideline pages from the template's docs/ that a project gets, and when. Pages about the
@@ -61,6 +70,7 @@ DOCS = {
     "postgresql.md": _postgresql,
     "sqlite.md": _sqlite,
     "amqp.md": _amqp_consumer,
+    "websockets.md": _websockets,
 }
 
 # Rendered files that belong to some answers only: path in the project ({slug}: the package)
@@ -75,13 +85,18 @@ ONLY_WHEN = {
     "k8s/base/migrate-job.yaml": _postgresql,
     # The SQLite file lives on a PersistentVolumeClaim.
     "k8s/base/data-pvc.yaml": _sqlite,
-    # Local backing services: PostgreSQL, the broker; Redis joins them when an option brings it.
+    # Local backing services: PostgreSQL, the broker, Redis.
     "compose.yaml": _local_services,
     # The AMQP consumer: its example handler, its tests, its Deployment and its autoscaler.
     "{slug}/items/handlers.py": _amqp_consumer,
     "tests/test_handlers.py": _amqp_consumer,
     "k8s/base/consumer.yaml": _amqp_consumer,
     "k8s/components/keda-consumer": _keda_consumer,
+    # Websockets: the live feed of items (consumer, ASGI routes) and its tests.
+    "{slug}/items/consumers.py": _websockets,
+    "{slug}/items/routing.py": _websockets,
+    "tests/test_feed.py": _websockets,
+    "tests/test_feed_serve.py": _websockets,
 }
 
 
@@ -180,6 +195,11 @@ def local_amqp_url(answers) -> str | None:
     return f"amqp://{slug}:{slug}@127.0.0.1:5672/%2F"
 
 
+def local_redis_url(answers) -> str | None:
+    """The URL of the Redis `make services` starts (compose.yaml), None without Redis."""
+    return "redis://127.0.0.1:6379/0" if _redis(answers) else None
+
+
 def local_database_url(answers) -> str | None:
     """The URL of the database `make services` starts (compose.yaml), None for SQLite."""
     if not _postgresql(answers):
@@ -202,7 +222,7 @@ def sort_lock() -> None:
 def write_local_secret() -> None:
     """A random key for local runs only: `.env` is git-ignored and never used in production.
     PostgreSQL projects also point local runs at the database of compose.yaml, projects with a
-    broker at its RabbitMQ."""
+    broker at its RabbitMQ, projects with websockets at its Redis."""
     env_file = PROJECT / ".env"
     if env_file.exists():  # rendering over an existing project keeps its local settings
         return
@@ -216,6 +236,9 @@ def write_local_secret() -> None:
     amqp_url = local_amqp_url(ANSWERS)
     if amqp_url:
         lines.append(f"AMQP_URL={amqp_url}")
+    redis_url = local_redis_url(ANSWERS)
+    if redis_url:
+        lines.append(f"REDIS_URL={redis_url}")
     env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env_file.chmod(0o600)
 
@@ -277,7 +300,7 @@ def init_git() -> str:
 
 
 # What `make services` starts (compose.yaml), in the order the next steps name them.
-LOCAL_SERVICES = {"PostgreSQL": _postgresql, "RabbitMQ": _rabbitmq}
+LOCAL_SERVICES = {"PostgreSQL": _postgresql, "RabbitMQ": _rabbitmq, "Redis": _redis}
 
 
 def next_steps(answers, folder: str, git_line: str) -> str:
@@ -287,7 +310,8 @@ def next_steps(answers, folder: str, git_line: str) -> str:
     services = [name for name, runs in LOCAL_SERVICES.items() if runs(answers)]
     if services:
         where = "a container" if len(services) == 1 else "containers"
-        line = f"make services   # {' and '.join(services)} in {where} (compose.yaml)"
+        names = " and ".join([", ".join(services[:-1]), services[-1]] if services[1:] else services)
+        line = f"make services   # {names} in {where} (compose.yaml)"
         if _postgresql(answers):
             line += f", database {answers['project_slug']}"
         steps.append(line)
@@ -297,6 +321,8 @@ def next_steps(answers, folder: str, git_line: str) -> str:
         f"make run        # migrate {database}, serve on "
         f"http://127.0.0.1:{app}/api/items/, reload on changes"
     )
+    if _websockets(answers):
+        steps.append(f"                # live feed of new items: ws://127.0.0.1:{app}/ws/items/")
     if _amqp_consumer(answers):
         steps.append(
             "make consume    # the example consumer: an item per message of the queue 'items'"

@@ -19,6 +19,7 @@ PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 # Django line -> the oldest Python it supports.
 DJANGO_LINES = {"5.2": "3.11", "6.1": "3.12"}
 DATABASES = ("postgresql", "sqlite")
+YES_NO = ("no", "yes")
 
 # Top-level modules a project imports or ships next to its package: a slug with one of these
 # names would shadow it. Dependencies first, then the names of folders and files we render.
@@ -38,6 +39,14 @@ TAKEN_MODULE_NAMES = {
     "propcache",
     "idna",
     "asgiref",
+    # websockets=yes: Channels, its Redis layer and what they bring.
+    "channels",
+    "channels_redis",
+    "redis",
+    "msgpack",
+    "daphne",
+    "twisted",
+    "autobahn",
     "sqlparse",
     "tzdata",
     "typing_extensions",
@@ -62,6 +71,7 @@ TAKEN_MODULE_NAMES = {
 PORTS_IN_USE = {
     ("database", "postgresql"): {5432: "PostgreSQL"},
     ("amqp_consumer", "yes"): {5672: "RabbitMQ", 5671: "RabbitMQ over TLS"},
+    ("websockets", "yes"): {6379: "Redis"},
 }
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -159,6 +169,11 @@ def check_choices(answers):
 
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
+
+
+def check_websockets(answers):
+    if answers["websockets"] not in YES_NO:
+        yield f"websockets {answers['websockets']!r} is unknown. Accepted: {', '.join(YES_NO)}."
 
 
 def check_email(answers):
@@ -272,6 +287,7 @@ CHECKS = (
     check_text,
     check_slug,
     check_choices,
+    check_websockets,
     check_email,
     check_ports,
     check_replicas,

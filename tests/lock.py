@@ -1,11 +1,11 @@
 """Regenerate the template's `uv.lock`: `python tests/lock.py` (needs uv).
 
 Bakes the project once per combination of the answers that change its dependencies
-(database, Django line, AMQP consumer; the Python answer does not: every lock resolves for
-every Python the Django line supports), runs `uv lock` in each bake and writes the results back
-into the template as one Jinja file, one branch per combination. The post-generation hook moves
-the project's own entry to its sorted place, so a fresh project's `uv lock` changes nothing.
-`nox -s project` fails when the lock is stale.
+(database, Django line, AMQP consumer, websockets; the Python answer does not: every lock
+resolves for every Python the Django line supports), runs `uv lock` in each bake and writes the
+results back into the template as one Jinja file, one branch per combination. The
+post-generation hook moves the project's own entry to its sorted place, so a fresh project's
+`uv lock` changes nothing. `nox -s project` fails when the lock is stale.
 """
 
 import itertools
@@ -24,6 +24,7 @@ VARIANTS = {
     "database": ("postgresql", "sqlite"),
     "django_version": ("5.2", "6.1"),
     "amqp_consumer": ("no", "yes"),
+    "websockets": ("no", "yes"),
 }
 
 

@@ -17,8 +17,9 @@ SERVICES_TIMEOUT ?= 120
 
 {% set postgresql = cookiecutter.database == "postgresql" -%}
 {%- set rabbitmq = cookiecutter.__rabbitmq == "yes" -%}
-{%- set names = (["PostgreSQL"] if postgresql else []) + (["RabbitMQ"] if rabbitmq else []) -%}
-{% if postgresql or rabbitmq -%}
+{%- set redis = cookiecutter.__redis == "yes" -%}
+{%- set names = (["PostgreSQL"] if postgresql else []) + (["RabbitMQ"] if rabbitmq else []) + (["Redis"] if redis else []) -%}
+{% if postgresql or rabbitmq or redis -%}
 services: _need_compose ## Start the local services of compose.yaml ({{ names | join(", ") }}) and wait until they are healthy
 	$(COMPOSE) up --detach
 	@echo "Waiting for the services to be healthy (at most $(SERVICES_TIMEOUT) s)..."
@@ -35,6 +36,13 @@ services: _need_compose ## Start the local services of compose.yaml ({{ names | 
 			echo "RabbitMQ is ready: AMQP on 127.0.0.1:$${RABBITMQ_PORT:-5672} (AMQP_URL in .env)."; exit 0; fi; \
 		sleep 1; \
 	done; echo "make services: RabbitMQ did not become ready within $(SERVICES_TIMEOUT) s; see '$(COMPOSE) logs rabbitmq'." >&2; exit 1
+{%- endif %}
+{%- if redis %}
+	@for _ in $$(seq $(SERVICES_TIMEOUT)); do \
+		if $(COMPOSE) exec -T redis redis-cli ping 2>/dev/null | grep -q PONG; then \
+			echo "Redis is ready on 127.0.0.1:$${REDIS_PORT:-6379} (REDIS_URL in .env)."; exit 0; fi; \
+		sleep 1; \
+	done; echo "make services: Redis did not become ready within $(SERVICES_TIMEOUT) s; see '$(COMPOSE) logs redis'." >&2; exit 1
 {%- endif %}
 
 services-down: _need_compose ## Stop the local services (VOLUMES=1 also deletes their data)

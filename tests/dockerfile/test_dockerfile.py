@@ -27,6 +27,8 @@ def projects(tmp_path_factory):
             answers["django_version"] = "6.1"
         if database == "sqlite":
             answers["replicas"] = "1"
+        if python == "3.12":  # websockets add a placeholder REDIS_URL to the build step
+            answers["websockets"] = "yes"
         baked[python, database] = bake(tmp_path_factory.mktemp("dockerfile"), **answers)
     return baked
 

@@ -51,6 +51,7 @@ BAKES = {
     },
     "consumer": {"amqp_consumer": "yes", "app_port": "9000", "probe_port": "9100"},
     "consumer-sqlite": {"amqp_consumer": "yes", "database": "sqlite", "replicas": "1"},
+    "websockets": {"websockets": "yes"},
 }
 CONSUMER_BAKES = [name for name, answers in BAKES.items() if answers.get("amqp_consumer") == "yes"]
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
@@ -359,6 +360,41 @@ def test_grace_period_covers_prestop_shutdown_delay_and_drain(rendered, bake_nam
     grace = r.deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     margin = grace - (prestop + delay + drain)
     assert 1 <= margin <= 30, f"grace {grace}s vs preStop {prestop} + delay {delay} + drain {drain}"
+    # Open websockets are closed with 1012 within the drain timeout: the same sum covers them.
+
+
+def websockets(r: Rendered) -> bool:
+    return r.answers.get("websockets") == "yes"
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_websockets_stay_open_through_the_ingress_and_reach_redis(rendered, bake_name, overlay):
+    """Websocket bakes serve websockets, ping below the Ingress timeouts (so idle sockets stay
+    open and dead ones are found) and may reach Redis; the others have none of it."""
+    r = rendered[bake_name, overlay]
+    env = {**r.config_map_data(), **r.env(r.web)}
+    egress = egress_ports(r)
+    annotations = {}
+    if overlay == "prod":
+        annotations = r.one("Ingress")["metadata"].get("annotations", {})
+    timeouts = [
+        float(annotations[f"nginx.ingress.kubernetes.io/proxy-{kind}-timeout"])
+        for kind in ("read", "send")
+        if f"nginx.ingress.kubernetes.io/proxy-{kind}-timeout" in annotations
+    ]
+    if not websockets(r):
+        assert not any(name.startswith("HURRICANE_WEBSOCKET") for name in env)
+        assert 6379 not in egress and timeouts == []
+        return
+    assert env["HURRICANE_WEBSOCKETS"] == "true"
+    ping = float(env["HURRICANE_WEBSOCKET_PING_INTERVAL"])
+    assert ping == r.settings["HURRICANE_WEBSOCKET_PING_INTERVAL"]
+    assert ping > 0
+    assert 6379 in egress
+    if overlay == "prod":
+        assert len(timeouts) == 2
+        # A ping (and its pong) every interval: two intervals of silence still fit.
+        assert all(timeout >= 2 * ping for timeout in timeouts), (timeouts, ping)
 
 
 @pytest.mark.parametrize(("bake_name", "overlay"), CASES)
@@ -899,24 +935,27 @@ def test_consumer_shares_the_sqlite_file_on_the_web_pods_node(rendered, bake_nam
 
 
 def audit(project: Path, manifests: Path) -> subprocess.CompletedProcess:
-    """`manage.py hurricane_audit` of the bake, with production settings, over ``manifests``."""
+    """`manage.py hurricane_audit` of the bake, with production settings, over ``manifests``
+    and its Dockerfile."""
     database = "postgres://user:password@db.example.com:5432/service"
     if "psycopg" not in (project / "pyproject.toml").read_text():
         database = "sqlite:////tmp/never-opened.sqlite3"
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("HURRICANE_", "DJANGO_")) and key not in {"DATABASE_URL", "AMQP_URL"}
+        if not key.startswith(("HURRICANE_", "DJANGO_"))
+        and key not in {"DATABASE_URL", "AMQP_URL", "REDIS_URL"}
     }
     env.update(
         DJANGO_SETTINGS_MODULE=f"{project.name}.settings.production",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="service.example.com",
         DATABASE_URL=database,
+        REDIS_URL="redis://:password@redis.example.com:6379/0",
     )
     return subprocess.run(
         [sys.executable, "manage.py", "hurricane_audit", "--manifests", str(manifests)]
-        + ["--format", "json", "--fail-level", "WARNING"],
+        + ["--dockerfile", "Dockerfile", "--format", "json", "--fail-level", "WARNING"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -1079,3 +1118,13 @@ def test_the_schemas_refuse_a_misspelt_field(keda_rendered, kind, path, field, t
     node[typo] = node.pop(field)
     errors = schema_errors(doc)
     assert any(repr(typo) in error for error in errors), errors
+
+
+def test_the_audit_finds_nothing_on_the_websockets_bake(rendered, tmp_path):
+    """The runtime's audit (settings, pods, Dockerfile) over every overlay of the websockets
+    bake, images pinned by digest as `make deploy` applies them."""
+    for overlay in OVERLAYS:
+        (tmp_path / f"{overlay}.yaml").write_text(rendered["websockets", overlay].text)
+    result = audit(rendered["websockets", "prod"].project, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["findings"] == []

@@ -51,6 +51,8 @@ BAKES = {
         "project_slug": "orders_api",
         "amqp_consumer": "yes",
     },
+    # Its tests include one through a real `serve` and the machine's Redis (127.0.0.1:6379).
+    "websockets-sqlite": {"database": "sqlite", "websockets": "yes", "project_slug": "live_feed"},
 }
 # The machine's RabbitMQ (guest may log in from 127.0.0.1); TEST_AMQP_SERVER overrides it.
 AMQP_SERVER = os.environ.get("TEST_AMQP_SERVER", "amqp://guest:guest@127.0.0.1:5672")
@@ -356,6 +358,17 @@ def test_own_tests_pass(project):
     project, env = project
     result = run(["make", "test"], project, env=env)
     assert " passed" in result.stdout
+    if (project / "tests" / "test_feed_serve.py").exists() and redis_reachable():
+        # The live feed through a real server and Redis ran, not skipped.
+        assert "skipped" not in result.stdout, result.stdout
+
+
+def redis_reachable() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def test_lint_is_clean(project):
@@ -382,6 +395,8 @@ def test_production_settings_pass_deploy_checks(project):
             if database(project) == "postgresql"
             else "sqlite:////tmp/never-opened.sqlite3"
         ),
+        # Required with websockets (the channel layer); never connected to by the checks.
+        "REDIS_URL": "redis://:password@redis.example.com:6379/0",
     }
     manage(project, "check", "--deploy", "--fail-level", "WARNING", env=production)
 

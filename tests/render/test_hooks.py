@@ -57,6 +57,11 @@ REFUSED = {
         "app_port 5671 is the port of RabbitMQ over TLS",
     ),
     "slug of the amqp client": ({"project_slug": "aio_pika"}, "'aio_pika'"),
+    "port of redis with websockets": (
+        {"websockets": "yes", "probe_port": "6379"},
+        "probe_port 6379 is the port of Redis, which websockets=yes uses",
+    ),
+    "slug of a websockets dependency": ({"project_slug": "channels"}, "channels"),
     "replicas zero": ({"replicas": "0"}, "replicas '0' is not a whole number from 1 to 100"),
     "replicas text": ({"replicas": "two"}, "replicas 'two' is not a whole number"),
     "replicas negative": ({"replicas": "-1"}, "replicas '-1' is not a whole number"),
@@ -109,6 +114,7 @@ def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, capfd, answers, 
         ("database", "mysql"),
         ("django_version", "4.2"),
         ("amqp_consumer", "maybe"),
+        ("websockets", "maybe"),
     ],
 )
 def test_unknown_choice_is_refused_by_cookiecutter_before_anything_is_written(

@@ -1,5 +1,6 @@
 """Bake the template over its option matrix and treat every bake as a real project."""
 
+import json
 import os
 import re
 import shutil
@@ -66,6 +67,20 @@ BAKES = {
         "app_port": "8002",
         "probe_port": "8001",
     },
+    "websockets": {"websockets": "yes"},
+    "websockets, sqlite": {"websockets": "yes", "database": "sqlite"},
+    "amqp consumer and websockets, sqlite": {
+        "amqp_consumer": "yes",
+        "websockets": "yes",
+        "database": "sqlite",
+    },
+    "websockets, django 6.1, python 3.14, custom ports": {
+        "websockets": "yes",
+        "django_version": "6.1",
+        "python_version": "3.14",
+        "app_port": "9000",
+        "probe_port": "9001",
+    },
 }
 
 ALWAYS = [
@@ -124,6 +139,13 @@ KEDA_CONSUMER = [
     "k8s/components/keda-consumer/scaledobject.yaml",
     "k8s/components/keda-consumer/triggerauthentication.yaml",
 ]
+ONLY_WEBSOCKETS = [
+    "{slug}/items/consumers.py",
+    "{slug}/items/routing.py",
+    "tests/test_feed.py",
+    "tests/test_feed_serve.py",
+    "docs/websockets.md",
+]
 NEVER = [
     "docs/template.md",
     "docs/benchmarks.md",
@@ -178,8 +200,10 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     keda = consumer and context["database"] == "postgresql"
     # No empty k8s/components folder is left behind when the component is not rendered.
     (expected if keda else absent).extend(KEDA_CONSUMER if keda else ["k8s/components"])
-    if consumer and context["database"] == "sqlite":
-        # compose.yaml runs the broker; only the PostgreSQL parts stay away.
+    websockets = context["websockets"] == "yes"
+    (expected if websockets else absent).extend(ONLY_WEBSOCKETS)
+    if (consumer or websockets) and context["database"] == "sqlite":
+        # compose.yaml runs the broker or Redis; only the PostgreSQL parts stay away.
         absent.remove("compose.yaml")
         expected.append("compose.yaml")
     expected = [p.format(slug=slug) for p in expected]
@@ -231,6 +255,9 @@ def check_lock(project: Path, context) -> None:
     assert versions["django"].startswith(context["django_version"] + "."), versions["django"]
     assert ("psycopg" in versions) is (context["database"] == "postgresql")
     assert ("aio-pika" in versions) is (context["amqp_consumer"] == "yes")
+    websockets = context["websockets"] == "yes"
+    assert {"channels", "channels-redis", "redis"} <= set(versions) or not websockets
+    assert ("channels" in versions) is websockets
     names = [package["name"] for package in lock["package"]]
     assert names == sorted(names)
     oldest = "3.12" if context["django_version"] == "6.1" else "3.11"
@@ -272,6 +299,17 @@ def check_compose(project: Path, context) -> None:
         assert "exec -T rabbitmq rabbitmq-diagnostics" in (project / "services.mk").read_text()
     else:
         assert "AMQP_URL" not in env
+    if context["websockets"] == "yes":
+        services.add("redis")
+        redis = compose["services"]["redis"]
+        assert redis["image"].startswith("${REDIS_IMAGE:-")
+        assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+        assert redis["ports"] == ["127.0.0.1:${REDIS_PORT:-6379}:6379"]
+        assert env["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+        # `make services` waits for it.
+        assert "exec -T redis redis-cli ping" in (project / "services.mk").read_text()
+    else:
+        assert "REDIS_URL" not in env
     assert set(compose["services"]) == services
     for name, service in compose["services"].items():
         assert service["healthcheck"]["test"], name
@@ -493,15 +531,24 @@ def test_a_project_without_the_consumer_never_mentions_it(cookies, database):
     assert mentions == []
 
 
+# Every answer with choices and its choices: what a page's answer marker may name.
+CHOICES = {
+    name: value
+    for name, value in json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list)
+}
+
+
 def test_template_pages_open_and_close_every_answer_passage():
     for page in (TEMPLATE_DIR / "docs").glob("*.md"):
         open_passage = None
         for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
             marker = line.strip()
             for answer in re.findall(r"<!-- only ([^>]*) -->", line):
-                assert re.fullmatch(
-                    r"database=(postgresql|sqlite)|amqp_consumer=(no|yes)", answer
-                ), f"{page.name}:{number}: unknown answer in {answer}"
+                name, _, value = answer.partition("=")
+                assert value in CHOICES.get(name, ()), (
+                    f"{page.name}:{number}: unknown answer in {answer}"
+                )
             if marker.startswith("<!-- only "):
                 assert open_passage is None, f"{page.name}:{number}: passage inside a passage"
                 open_passage = number
@@ -509,3 +556,43 @@ def test_template_pages_open_and_close_every_answer_passage():
                 assert open_passage is not None, f"{page.name}:{number}: end without start"
                 open_passage = None
         assert open_passage is None, f"{page.name}:{open_passage}: passage never closed"
+
+
+# How websockets are named in text, for the test below.
+WEBSOCKET_WORDS = r"websocket|\bchannels[._]|channel layer|REDIS_URL|/ws/"
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_projects_without_websockets_never_mention_them(cookies, database):
+    """A project that did not choose websockets reads nothing about them: not in its pages, its
+    README, its settings or its manifests."""
+    project, _ = bake_ok(cookies, {"database": database})
+    paths = [
+        project / "README.md",
+        project / ".env.example",
+        *(project / "docs").glob("*.md"),
+        *(project / project.name).rglob("*.py"),
+        *deploy_facing(project),
+    ]
+    mentions = []
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(WEBSOCKET_WORDS, line, re.IGNORECASE):
+                mentions.append(f"{path.relative_to(project)}:{number}: {line.strip()}")
+    assert mentions == []
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_websockets_projects_get_their_passages(cookies, database):
+    project, _ = bake_ok(cookies, {"database": database, "websockets": "yes"})
+    runtime = (project / "docs" / "runtime.md").read_text(encoding="utf-8")
+    assert "`websockets.md`" in runtime and "HURRICANE_WEBSOCKET_PING_INTERVAL" in runtime
+    kubernetes = (project / "docs" / "kubernetes.md").read_text(encoding="utf-8")
+    assert "Redis on 6379" in kubernetes and "REDIS_URL" in kubernetes
+    assert "[websockets.md](websockets.md)" in (project / "docs" / "index.md").read_text()
+    for page in (project / "docs").glob("*.md"):
+        text = page.read_text(encoding="utf-8")
+        assert "<!-- only" not in text and "<!-- end only -->" not in text, page.name
+    base = (project / project.name / "settings" / "base.py").read_text()
+    assert "channels_redis.pubsub.RedisPubSubChannelLayer" in base
+    assert 'env_str("REDIS_URL"' in base

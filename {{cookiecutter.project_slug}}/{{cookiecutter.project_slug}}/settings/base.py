@@ -116,6 +116,32 @@ HURRICANE_WORKERS = env_str("HURRICANE_WORKERS", "4")
 HURRICANE_SHUTDOWN_DELAY = env_str("HURRICANE_SHUTDOWN_DELAY", "5")
 HURRICANE_DRAIN_TIMEOUT = env_str("HURRICANE_DRAIN_TIMEOUT", "20")
 HURRICANE_LOG_FORMAT = env_str("HURRICANE_LOG_FORMAT", "text")
+{%- if cookiecutter.websockets == "yes" %}
+
+# Websockets (docs/websockets.md): serve hands upgrades to ASGI_APPLICATION (asgi.py, Channels)
+# and pings every open socket, below the idle timeout of the ingress (k8s/overlays/prod).
+HURRICANE_WEBSOCKETS = env_str("HURRICANE_WEBSOCKETS", "true")
+HURRICANE_WEBSOCKET_PING_INTERVAL = env_str("HURRICANE_WEBSOCKET_PING_INTERVAL", "20")
+
+# The channel layer carries group messages (the live feed) between pods: Redis pub/sub, which
+# delivers to whoever listens now and stores nothing. The prefix keeps the groups of services
+# sharing one Redis apart; the connect timeout makes a Redis that does not answer an error (and
+# readiness 503) in seconds.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": env_str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                    "socket_connect_timeout": 5,
+                }
+            ],
+            "prefix": "{{ cookiecutter.project_slug }}",
+        },
+    }
+}
+{%- endif %}
 
 # One line per record on stdout, in the runtime's format (text, or JSON lines for a log
 # collector): the runtime's own lines and the project's look alike.

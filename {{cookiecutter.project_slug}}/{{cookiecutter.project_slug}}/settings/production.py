@@ -1,15 +1,19 @@
 """Settings for the container image and the Kubernetes manifests. They refuse to start without
-DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS and DATABASE_URL, and pass
+DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS{% if cookiecutter.websockets == "yes" %}, REDIS_URL{% endif %} and DATABASE_URL, and pass
 `manage.py check --deploy --fail-level WARNING`. TLS ends at the ingress: see docs/settings.md."""
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import database_from_env, env_bool, env_int, env_list
+from .base import database_from_env, env_bool, env_int, env_list{% if cookiecutter.websockets == "yes" %}, env_str{% endif %}
 
 for name, value in {
     "DJANGO_SECRET_KEY": SECRET_KEY,  # noqa: F405
     "DJANGO_ALLOWED_HOSTS": ALLOWED_HOSTS,  # noqa: F405
+{%- if cookiecutter.websockets == "yes" %}
+    # The channel layer's Redis (base.py): without it no pod hears another's group messages.
+    "REDIS_URL": env_str("REDIS_URL"),
+{%- endif %}
 }.items():
     if not value:
         raise ImproperlyConfigured(f"{name} must be set in production (see docs/settings.md).")

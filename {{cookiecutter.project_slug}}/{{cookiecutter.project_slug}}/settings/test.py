@@ -17,3 +17,8 @@ if "DATABASE_URL" in os.environ:
     # Tests open and close connections per test; keeping them would hold the test database.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+{%- if cookiecutter.websockets == "yes" %}
+# Consumers and the feed are unit-tested without Redis (tests/test_feed.py); the test through a
+# real server and Redis (tests/test_feed_serve.py) sets its own layer.
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+{%- endif %}
