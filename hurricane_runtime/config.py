@@ -249,6 +249,42 @@ SERVE_OPTIONS: tuple[Option, ...] = (
 ) + COMMON_OPTIONS
 
 
+# Options of the Celery probes (``hurricane_runtime.celery``), read in worker and beat processes
+# from settings and the environment (Celery owns the command line). The probe port defaults to
+# ``Config.DEFAULT_PROBE_PORT``.
+CELERY_OPTIONS: tuple[Option, ...] = (
+    # Kubernetes restarts a pod after failureThreshold x periodSeconds of failed liveness
+    # probes (30 s by default): a loop that has not run for 30 s is stuck, not busy. Work in
+    # the pool's child processes never blocks this loop.
+    Option(
+        "worker_loop_timeout",
+        "float",
+        30.0,
+        "Seconds the worker's event loop may go without running before liveness reports 503.",
+        minimum=1,
+    ),
+    Option(
+        "beat_tick_timeout",
+        "float",
+        30.0,
+        "Seconds beat may run past its maximum loop interval without a tick before liveness "
+        "reports 503.",
+        minimum=1,
+    ),
+    # Celery's own retry pause grows to 30 s, so a worker could stay unready for half a minute
+    # after the broker is back; a short cap keeps readiness honest at the cost of a cheap
+    # connection attempt every few seconds during an outage.
+    Option(
+        "reconnect_interval_max",
+        "float",
+        5.0,
+        "Longest pause in seconds between two attempts to reconnect to the broker.",
+        minimum=0.1,
+        maximum=300,
+    ),
+) + COMMON_OPTIONS
+
+
 def _error(option: Option, source: str, value: Any, why: str = "") -> ConfigError:
     where = {
         "flag": f"flag {option.flag}",
@@ -548,3 +584,13 @@ class ServeConfig(Config):
         if option.name == "probe_port":
             return "port + 1"
         return super()._show_default(option)
+
+
+class CeleryConfig(Config):
+    """The options of the probes of a Celery worker or beat process."""
+
+    OPTIONS = CELERY_OPTIONS
+
+    worker_loop_timeout: float
+    beat_tick_timeout: float
+    reconnect_interval_max: float

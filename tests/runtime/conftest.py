@@ -351,3 +351,8 @@ def postgres_proxy(postgres_url):
     proxy.url = f"postgres://postgres@127.0.0.1:{proxy.port}/test"
     yield proxy
     proxy.stop()
+
+
+# Fixtures of the Celery tests (``start_celery``, brokers); imported last because they build on
+# ``Served`` and ``base_env`` above.
+from celery_helpers import broker_url, rabbitmq_url, redis_url, start_celery  # noqa: E402, F401, I001
