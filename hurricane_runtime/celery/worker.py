@@ -17,6 +17,8 @@ connection is lost or the worker shuts down.
 """
 
 import logging
+import os
+import signal
 import time
 
 from celery import bootsteps
@@ -33,6 +35,8 @@ logger = logging.getLogger("hurricane_runtime")
 
 # How often the hub beats; far below any sensible ``worker_loop_timeout``.
 HEARTBEAT_INTERVAL = 1.0
+# Warm (SIGTERM), cold (SIGQUIT, or SIGTERM with REMAP_SIGTERM=SIGQUIT) and Ctrl+C.
+SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT)
 # This process's worker probes (one worker per process); used by the signal receivers.
 current: "WorkerProbes | None" = None
 
@@ -102,6 +106,7 @@ class WorkerProbes(bootsteps.StartStopStep):
             self.health.heartbeat.beat()
             hub.call_repeatedly(HEARTBEAT_INTERVAL, self.health.heartbeat.beat)
         self.tasks_on_loop = isinstance(worker.pool, SoloPool)
+        self._watch_shutdown_signals()
         logger.info(
             "worker probes on %s:%s (%s, %s, %s); liveness limit %gs",
             self.config.bind,
@@ -111,6 +116,26 @@ class WorkerProbes(bootsteps.StartStopStep):
             self.config.liveness_probe,
             self.config.worker_loop_timeout,
         )
+
+    def _watch_shutdown_signals(self) -> None:
+        """Readiness 503 the moment a shutdown signal arrives, before Celery acts on it.
+
+        Celery's own notice (``worker_shutting_down``) comes after a soft shutdown's wait,
+        which can be most of the grace period. Its handlers are installed by now; ours runs
+        first and hands over to them.
+        """
+        parent = os.getpid()
+        for signum in SHUTDOWN_SIGNALS:
+            celerys = signal.getsignal(signum)
+            if not callable(celerys):
+                continue
+
+            def handler(signum, frame, celerys=celerys):
+                if os.getpid() == parent:
+                    self.shutting_down()
+                celerys(signum, frame)
+
+            signal.signal(signum, handler)
 
     def stop(self, worker):
         self.shutting_down()

@@ -1,0 +1,36 @@
+"""A real ``celery beat`` with the runtime's probes: started after its first tick, alive while
+it ticks, 503 when a tick is stuck."""
+
+import signal
+import time
+
+from celery_helpers import poll
+
+FAST_BEAT = {
+    "TESTPROJECT_BEAT_MAX_INTERVAL": "1",  # beat ticks at least once a second
+    "HURRICANE_BEAT_TICK_TIMEOUT": "2",
+}
+
+
+def test_beat_is_started_after_its_first_tick_and_alive_while_it_ticks(start_celery, redis_url):
+    beat = start_celery("beat", broker_url=redis_url, env=FAST_BEAT)
+    assert beat.probe("/startup")[0] == 200
+    assert beat.probe("/ready")[0] == 200
+    assert "beat probes on" in beat.output()
+    # Several times the 3 s limit (max interval 1 s + tick timeout 2 s).
+    assert set(poll(lambda: beat.probe("/alive")[0], 8)) == {200}
+    assert "Scheduler: Sending due task add-every-second" in beat.output()
+
+
+def test_a_wedged_beat_tick_turns_liveness_503(start_celery, rabbitmq_url):
+    beat = start_celery(
+        "beat", broker_url=rabbitmq_url, env={**FAST_BEAT, "TESTPROJECT_WEDGE_SECONDS": "8"}
+    )
+    assert beat.probe("/alive")[0] == 200
+    beat.signal(signal.SIGUSR2)  # the test project blocks beat's main thread for 8 s
+    wedged_at = time.monotonic()
+    body = beat.wait_probe("/alive", 503, timeout=8)
+    assert time.monotonic() - wedged_at >= 2.5  # not before the limit: 1 s + 2 s
+    assert "beat is stuck: no tick for" in body["reasons"][0], body
+    beat.wait_probe("/alive", 200, timeout=15)
+    assert beat.probe("/ready")[0] == 200
