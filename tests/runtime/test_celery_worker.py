@@ -5,13 +5,16 @@ network is cut with a ``TcpProxy`` in the test, never by stopping a shared servi
 """
 
 import contextlib
+import os
 import signal
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from celery_helpers import client, poll, with_port
+from receiver import Receiver
 
 from tests.tcp_proxy import TcpProxy
 
@@ -41,8 +44,50 @@ def test_worker_is_started_ready_and_alive_once_it_consumes(start_celery, broker
     assert worker.probe("/startup") == (200, {"status": "ok", "probe": "startup", "reasons": []})
     assert worker.probe("/ready")[0] == 200
     assert worker.probe("/alive")[0] == 200
-    assert "celery@" not in worker.nodename  # our own node name, so ping reaches only it
     assert worker.ping().returncode == 0
+
+
+def listening_inode(port: int) -> str:
+    """Inode of the socket listening on 127.0.0.1:``port`` (from /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if local == f"0100007F:{port:04X}" and state == "0A":
+            return inode
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def holders(process_group: int, inode: str) -> set[int]:
+    """Processes of ``process_group`` that hold the socket ``inode`` open."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            pid = int(stat.parent.name)
+            if int(stat.read_text().rpartition(")")[2].split()[2]) != process_group:
+                continue
+            for fd in (stat.parent / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) == f"socket:[{inode}]":
+                        found.add(pid)
+    return found
+
+
+def test_only_the_parent_holds_the_probe_port_even_after_children_are_replaced(
+    start_celery, rabbitmq_url
+):
+    # Every child exits after one task and is forked again from the parent, whose probe
+    # thread is running by then.
+    worker = start_celery(
+        "worker", "--concurrency", "2", "--max-tasks-per-child", "1", broker_url=rabbitmq_url
+    )
+    app = client(rabbitmq_url, worker.queue)
+    for _ in range(4):
+        app.send_task("items.tasks.add", args=(1, 2))
+    wait_metric(worker, "hurricane_celery_tasks_succeeded_total", 4, "items.tasks.add")
+    assert "ForkPoolWorker-3" in worker.output()  # a child forked after the port opened
+    time.sleep(0.5)  # and the replacements of the last two children
+    assert holders(worker.proc.pid, listening_inode(worker.probe_port)) == {worker.proc.pid}
+    assert worker.probe("/alive")[0] == 200
 
 
 def test_task_metrics_count_each_outcome_by_task_name(start_celery, rabbitmq_url):
@@ -77,6 +122,30 @@ def test_readiness_checks_also_decide_a_workers_readiness(start_celery, rabbitmq
     assert worker.probe("/alive")[0] == 200
     flag.unlink()
     worker.wait_probe("/ready", 200, timeout=10)
+
+
+def test_state_changes_reach_the_webhook_and_the_last_one_is_sent_before_exit(
+    start_celery, rabbitmq_url
+):
+    with Receiver(secret="celery-secret") as receiver:
+        worker = start_celery(
+            "worker",
+            broker_url=rabbitmq_url,
+            env={
+                "HURRICANE_WEBHOOK_URL": receiver.url,
+                "HURRICANE_WEBHOOK_SECRET": "celery-secret",
+                "POD_NAME": "worker-abc",
+            },
+        )
+        up = receiver.wait_for(2)
+        assert worker.stop(timeout=30) == 0
+        events = receiver.wait_for(len(up) + 1)
+    assert receiver.bad_signatures == 0
+    kinds = [(event["type"], event["status"]) for event in events]
+    assert {("startup", "healthy"), ("readiness", "healthy")} <= set(kinds[: len(up)])
+    assert kinds[-1] == ("readiness", "unhealthy"), kinds
+    assert "draining" in events[-1]["reason"]
+    assert {event["pod"] for event in events} == {"worker-abc"}
 
 
 @pytest.mark.slow
@@ -118,6 +187,11 @@ def test_broker_outage_turns_readiness_503_while_liveness_stays_200(
         for _, worker in workers:
             worker.wait_probe("/ready", 200, timeout=15 - (time.monotonic() - restored_at))
             assert worker.probe("/alive")[0] == 200
+        # The heartbeat survived the reconnect: the loop beats it again, once a second.
+        time.sleep(2.5)
+        for _, worker in workers:
+            body = worker.probe_get("/metrics")[1]
+            assert metric(body, "hurricane_celery_worker_loop_heartbeat_age_seconds") < 2
 
 
 @pytest.mark.slow
