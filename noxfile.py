@@ -95,3 +95,10 @@ def benchmark(session):
     """serve vs gunicorn on the same views (see benchmarks/README.md)."""
     session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmark_celery(session):
+    """Celery probes: the HTTP probe vs an exec of `celery inspect ping` (docs/benchmarks.md)."""
+    session.install("-e", ".[celery]")
+    session.run("python", "benchmarks/celery_probes.py", *session.posargs)

@@ -271,6 +271,18 @@ CELERY_OPTIONS: tuple[Option, ...] = (
         "reports 503.",
         minimum=1,
     ),
+    # A CPU-bound task in every child must not starve the parent: its loop acks, keeps the
+    # broker heartbeats going and feeds the probes. Within the pod's cgroup this only orders
+    # the worker's own processes; the children still get every cycle the parent leaves.
+    Option(
+        "pool_niceness",
+        "int",
+        10,
+        "Niceness added to the worker's pool processes, so the parent gets the CPU first "
+        "(0: leave them alone).",
+        minimum=0,
+        maximum=19,
+    ),
     # Celery's own retry pause grows to 30 s, so a worker could stay unready for half a minute
     # after the broker is back; a short cap keeps readiness honest at the cost of a cheap
     # connection attempt every few seconds during an outage.
@@ -593,4 +605,5 @@ class CeleryConfig(Config):
 
     worker_loop_timeout: float
     beat_tick_timeout: float
+    pool_niceness: int
     reconnect_interval_max: float

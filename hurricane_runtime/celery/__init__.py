@@ -42,6 +42,7 @@ def install(app) -> None:
     signals.import_modules.connect(broker.check_broker, weak=False)
     signals.beat_init.connect(beat.on_beat_init, weak=False)
     signals.task_received.connect(metrics.on_task_received, weak=False)
+    signals.worker_process_init.connect(worker.on_worker_process_init, weak=False)
     signals.task_prerun.connect(worker.on_task_prerun, weak=False)
     signals.task_postrun.connect(worker.on_task_postrun, weak=False)
     signals.worker_shutting_down.connect(worker.on_worker_shutting_down, weak=False)

@@ -281,3 +281,10 @@ def on_task_postrun(**kwargs):
     if probes is not None and probes.tasks_on_loop:
         probes.health.task_on_loop = None
         probes.health.heartbeat.beat()
+
+
+def on_worker_process_init(**kwargs):
+    """A pool child starts: lower its priority below the parent's (``pool_niceness``)."""
+    probes = current
+    if probes is not None and probes.config.pool_niceness:
+        os.nice(probes.config.pool_niceness)

@@ -72,7 +72,18 @@ def holders(process_group: int, inode: str) -> set[int]:
     return found
 
 
-def test_only_the_parent_holds_the_probe_port_even_after_children_are_replaced(
+def nice_values(process_group: int) -> dict[int, int]:
+    """Niceness of every process of ``process_group``."""
+    values = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) == process_group:
+                values[int(stat.parent.name)] = int(fields[16])
+    return values
+
+
+def test_only_the_parent_holds_the_probe_port_and_its_children_yield_the_cpu(
     start_celery, rabbitmq_url
 ):
     # Every child exits after one task and is forked again from the parent, whose probe
@@ -88,6 +99,10 @@ def test_only_the_parent_holds_the_probe_port_even_after_children_are_replaced(
     time.sleep(0.5)  # and the replacements of the last two children
     assert holders(worker.proc.pid, listening_inode(worker.probe_port)) == {worker.proc.pid}
     assert worker.probe("/alive")[0] == 200
+    # The children yield the CPU to the parent (pool_niceness, 10 by default).
+    niceness = nice_values(worker.proc.pid)
+    assert niceness.pop(worker.proc.pid) == 0
+    assert set(niceness.values()) == {10}, niceness
 
 
 def test_task_metrics_count_each_outcome_by_task_name(start_celery, rabbitmq_url):

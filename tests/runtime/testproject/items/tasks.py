@@ -38,3 +38,13 @@ def record_run(table, seconds):
     time.sleep(seconds)
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {name} (phase) VALUES ('finished')")
+
+
+@shared_task
+def spin(seconds):
+    """Hold a CPU for ``seconds`` (the Celery probe benchmark keeps every child busy)."""
+    deadline = time.monotonic() + seconds
+    count = 0
+    while time.monotonic() < deadline:
+        count += 1
+    return count
