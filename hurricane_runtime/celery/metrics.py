@@ -4,7 +4,8 @@ Task signals such as ``task_success`` fire in the pool's child processes, whose 
 parent's ``/metrics`` would never see. The parent learns every outcome through the handlers of
 its ``Request`` objects (``on_accepted``, ``on_success``, ``on_failure``, ``on_retry``,
 ``on_timeout``), Celery's documented seam for custom request classes: ``MeteredRequest``
-counts there, once per task, before handing over to Celery. Received tasks come from the
+counts there, once per task, before handing over to Celery (also in the subclass the worker
+generates per task type, whose ``on_success`` skips ``super()``). Received tasks come from the
 ``task_received`` signal, which fires in the parent.
 
 Task names are label values, capped at ``MAX_TASK_NAMES`` distinct ones (later names count

@@ -14,6 +14,10 @@ between attempts (``reconnect_interval_max``) so readiness returns soon after th
 ``ConsumerProbes`` is a step of the consumer blueprint: started after the task consumers on
 every (re)connection, it marks the worker consuming once the event loop runs; stopped when the
 connection is lost or the worker shuts down.
+
+Around them, small receivers: a shutdown signal turns readiness 503 before Celery acts on it,
+pool children lower their priority below the parent's, and with the solo pool the task on the
+loop is recorded so that liveness can tell busy from stuck.
 """
 
 import logging
