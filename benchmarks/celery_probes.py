@@ -17,19 +17,24 @@ Prints a markdown report and writes every figure to benchmarks/results/celery-la
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from celery import Celery
 from harness import stats
 from harness.cpu import TICKS
+from kombu import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTPROJECT = ROOT / "tests" / "runtime" / "testproject"
@@ -50,8 +55,6 @@ def children_cpu_seconds() -> float:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -95,14 +98,10 @@ class Worker:
         raise SystemExit("the worker did not start; see its log")
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(10)
         self.log.close()
-        from kombu import Connection
-
         with Connection(BROKER, connect_timeout=5) as connection:
             connection.default_channel.queue_delete(self.queue)
 
@@ -172,11 +171,6 @@ def main(argv=None) -> int:
     parser.add_argument("--probes", type=int, default=300, help="HTTP probes per phase (300)")
     parser.add_argument("--ping-timeout", type=float, default=5.0, help="inspect ping -t (5)")
     options = parser.parse_args(argv)
-
-    import tempfile
-
-    from celery import Celery
-
     results = {"concurrency": options.concurrency, "phases": {}}
     with tempfile.TemporaryDirectory() as scratch:
         worker = Worker(options.concurrency, Path(scratch))
