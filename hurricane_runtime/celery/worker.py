@@ -87,6 +87,7 @@ class WorkerProbes(bootsteps.StartStopStep):
         self.health = WorkerHealth(self.config.worker_loop_timeout)
         self.probes: ProbeThread | None = None
         self.tasks_on_loop = False  # solo pool: tasks run on the event loop's thread
+        self._shutdown_seen = False
         worker.hurricane_health = self.health
         worker.consumer_cls = with_reconnect_watch(worker.consumer_cls)
         current = self
@@ -169,17 +170,20 @@ class WorkerProbes(bootsteps.StartStopStep):
 
     def shutting_down(self) -> None:
         """Warm or cold shutdown began: readiness 503 at once, the port stays open."""
-        health = self.health
-        if health.shutting_down:
+        if self._shutdown_seen:
             return
-        health.shutting_down = True
-        health.consuming_stopped("shutting down")
-        if self.probes is not None:
+        self._shutdown_seen = True
+        if self.probes is None:
+            self._mark_draining()
+        else:  # on the probe thread, so that one evaluation sees every flag
             self.probes.call(self._mark_draining)
 
     def _mark_draining(self) -> None:
-        self.probes.state.draining = True
-        self.probes.probes.evaluate_all()
+        self.health.shutting_down = True
+        self.health.consuming_stopped("shutting down")
+        if self.probes is not None:
+            self.probes.state.draining = True
+            self.probes.probes.evaluate_all()
 
     def finished(self) -> None:
         """The worker is about to exit: flush webhooks, close the port."""

@@ -82,11 +82,15 @@ def client(broker_url: str, queue: str) -> Celery:
 
 
 def delete_queue(broker_url: str, queue: str) -> None:
+    """Delete ``queue`` on the machine's broker of ``broker_url``'s kind (also through a proxy)."""
+    broker_url = REDIS_URL if broker_url.startswith("redis") else RABBITMQ_URL
     with contextlib.suppress(Exception), Connection(broker_url, connect_timeout=5) as connection:
         channel = connection.default_channel
         channel.queue_delete(queue)
-        if broker_url.startswith("redis"):
-            channel.client.delete(queue)
+        if broker_url.startswith("redis"):  # the list, and the bindings of its exchange
+            channel.client.delete(
+                queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+            )
 
 
 class CeleryProcess(Served):
