@@ -125,18 +125,25 @@ def test_task_metrics_count_each_outcome_by_task_name(start_celery, rabbitmq_url
     assert metric(body, "hurricane_celery_worker_consuming") == 1
 
 
-def test_readiness_checks_also_decide_a_workers_readiness(start_celery, rabbitmq_url, tmp_path):
-    flag = tmp_path / "unready"
+def test_tagged_checks_also_decide_a_workers_readiness_and_liveness(
+    start_celery, rabbitmq_url, tmp_path
+):
+    unready, dead = tmp_path / "unready", tmp_path / "dead"
     worker = start_celery(
-        "worker", broker_url=rabbitmq_url, env={"TESTPROJECT_UNREADY_FILE": str(flag)}
+        "worker",
+        broker_url=rabbitmq_url,
+        env={"TESTPROJECT_UNREADY_FILE": str(unready), "TESTPROJECT_DEAD_FILE": str(dead)},
     )
     worker.wait_probe("/ready", 200, timeout=10)
-    flag.touch()
+    unready.touch()
     body = worker.wait_probe("/ready", 503, timeout=10)
     assert any("items.E001" in reason for reason in body["reasons"])
     assert worker.probe("/alive")[0] == 200
-    flag.unlink()
+    unready.unlink()
     worker.wait_probe("/ready", 200, timeout=10)
+    dead.touch()
+    body = worker.wait_probe("/alive", 503, timeout=10)
+    assert any("items.E002" in reason for reason in body["reasons"])
 
 
 def test_state_changes_reach_the_webhook_and_the_last_one_is_sent_before_exit(
