@@ -1,8 +1,8 @@
 """A real ``celery beat`` with the runtime's probes: started after its first tick, alive while
 it ticks, 503 when a tick is stuck."""
 
+import re
 import signal
-import time
 
 from celery_helpers import poll
 
@@ -28,9 +28,8 @@ def test_a_wedged_beat_tick_turns_liveness_503(start_celery, rabbitmq_url):
     )
     assert beat.probe("/alive")[0] == 200
     beat.signal(signal.SIGUSR2)  # the test project blocks beat's main thread for 8 s
-    wedged_at = time.monotonic()
     body = beat.wait_probe("/alive", 503, timeout=8)
-    assert time.monotonic() - wedged_at >= 2.5  # not before the limit: 1 s + 2 s
-    assert "beat is stuck: no tick for" in body["reasons"][0], body
+    stuck_for = re.search(r"beat is stuck: no tick for ([0-9.]+)s", body["reasons"][0])
+    assert stuck_for and float(stuck_for[1]) > 3, body  # past the limit: 1 s + 2 s
     beat.wait_probe("/alive", 200, timeout=15)
     assert beat.probe("/ready")[0] == 200

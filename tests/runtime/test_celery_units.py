@@ -1,8 +1,11 @@
-"""The decisions of the Celery health sources, without a broker: each reason, and its absence."""
+"""The Celery parts that need no broker: health decisions, label bounds, the option table."""
 
 import time
 
+from prometheus_client import CollectorRegistry
+
 from hurricane_runtime.celery.health import BeatHealth, WorkerHealth
+from hurricane_runtime.celery.metrics import MAX_TASK_NAMES, OVERFLOW_TASK, TaskMetrics
 from hurricane_runtime.config import CeleryConfig
 
 
@@ -68,3 +71,11 @@ def test_celery_options_come_from_the_common_table_with_their_own_rows():
     assert config.reconnect_interval_max == 5.0
     assert CeleryConfig.load(flags={}, settings=None, environ={}).probe_port == 8001
     assert "port" not in config.summary()  # no app port: Celery serves no HTTP
+
+
+def test_task_name_labels_are_bounded():
+    metrics = TaskMetrics(CollectorRegistry(), WorkerHealth(loop_timeout=30))
+    names = [f"tasks.generated_{index}" for index in range(MAX_TASK_NAMES)]
+    assert [metrics.task(name) for name in names] == names
+    assert metrics.task("tasks.one_too_many") == OVERFLOW_TASK
+    assert metrics.task(names[0]) == names[0]  # known names keep their label
