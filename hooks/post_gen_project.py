@@ -6,8 +6,10 @@ Runs inside the new project folder. The template repository (where `hurricane_ru
 
 import json
 import os
+import re
 import secrets
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,6 +52,8 @@ ONLY_WHEN = {
     "k8s/overlays/prod/pdb.yaml": _postgresql,
     # SQLite pods migrate their own volume in an init container; only PostgreSQL needs the Job.
     "k8s/base/migrate-job.yaml": _postgresql,
+    # The SQLite file lives on a PersistentVolumeClaim.
+    "k8s/base/data-pvc.yaml": _sqlite,
 }
 
 
@@ -84,13 +88,44 @@ def copy_runtime(template: Path) -> None:
     )
 
 
+# A passage of a guideline page that holds for one answer only sits between two marker lines:
+#
+#     <!-- only database=sqlite -->
+#     ...
+#     <!-- end only -->
+#
+# A single line (a table row, where a marker line would end the table) carries the marker at
+# its end instead: `| [sqlite.md](sqlite.md) | ... <!-- only database=sqlite --> |`.
+# A project's copy keeps the passages and lines that fit its answers, without the markers, so a
+# SQLite project never reads advice meant for PostgreSQL (and the other way round).
+ONLY_START = re.compile(r"<!-- only (\w+)=(\w+) -->")
+ONLY_END = "<!-- end only -->"
+
+
+def fit_page(text: str) -> str:
+    kept, keep = [], True
+    for line in text.splitlines(keepends=True):
+        marker = ONLY_START.search(line)
+        if marker and line.strip() == marker[0]:
+            keep = ANSWERS.get(marker[1]) == marker[2]
+        elif line.strip() == ONLY_END:
+            keep = True
+        elif marker:
+            if keep and ANSWERS.get(marker[1]) == marker[2]:
+                kept.append(line.replace(f" {marker[0]}", "").replace(marker[0], ""))
+        elif keep:
+            kept.append(line)
+    return "".join(kept)
+
+
 def copy_docs(template: Path) -> None:
     target = PROJECT / "docs"
     target.mkdir(exist_ok=True)
     for page, fits in DOCS.items():
         source = template / "docs" / page
         if fits(ANSWERS) and source.is_file():
-            shutil.copyfile(source, target / page)
+            text = fit_page(source.read_text(encoding="utf-8"))
+            (target / page).write_text(text, encoding="utf-8")
 
 
 def remove_unchosen() -> None:
@@ -117,7 +152,63 @@ def write_local_secret() -> None:
     env_file.chmod(0o600)
 
 
-def print_next_steps() -> None:
+# Set to 1 (or true, yes) to render without `git init` and the first commit.
+NO_GIT_VARIABLE = "HURRICANE_TEMPLATE_NO_GIT"
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", *args], cwd=PROJECT, capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def _inside_a_repository() -> bool:
+    """True when the project folder already belongs to a work tree: a monorepo, or the project
+    itself rendered again over an existing copy. Its history is then someone else's to write."""
+    return _git("rev-parse", "--is-inside-work-tree").stdout.strip() == "true"
+
+
+def _fallback_identity() -> list[str]:
+    """`-c` options naming the author from the answers, for this one commit, when git has no
+    user of its own; nothing when it has (the person's identity wins)."""
+    configured = all(_git("config", key).stdout.strip() for key in ("user.name", "user.email"))
+    if configured:
+        return []
+    name, email = ANSWERS["author_name"], ANSWERS["author_email"]
+    return ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+
+
+def init_git() -> str:
+    """Make the project a git repository with one commit, so image tags name a commit from the
+    first build on (see deploy.mk). Returns the line to print. Never fails the render: without
+    git, inside another repository, or when asked not to, the project is left as it is."""
+    if os.environ.get(NO_GIT_VARIABLE, "").strip().lower() in {"1", "true", "yes"}:
+        return f"git: not initialised ({NO_GIT_VARIABLE} is set)."
+    if shutil.which("git") is None:
+        return "git: not found, so the project is not a repository; image tags will be `dev`."
+    if _inside_a_repository():
+        return "git: the project is inside an existing repository; nothing was committed."
+    init = ["init", "--quiet"]
+    if not _git("config", "init.defaultBranch").stdout.strip():
+        init.append("--initial-branch=main")
+    message = "Generated from hurricane-template"
+    steps = {
+        "init": init,
+        "add": ["add", "--all"],
+        "commit": [*_fallback_identity(), "commit", "--quiet", "--no-verify", "-m", message],
+    }
+    for name, args in steps.items():
+        result = _git(*args)
+        if result.returncode != 0:
+            # Leave no half-made repository behind: the project works without one.
+            shutil.rmtree(PROJECT / ".git", ignore_errors=True)
+            said = (result.stderr or result.stdout).strip().splitlines() or ["no message"]
+            return f"git: `git {name}` failed ({said[-1]}); the project is not a repository."
+    commit = _git("rev-parse", "--short=12", "HEAD").stdout.strip()
+    return f"git: initialised with a first commit ({commit}); image tags follow the commit."
+
+
+def print_next_steps(git_line: str) -> None:
     slug = ANSWERS["project_slug"]
     print(
         f"""
@@ -130,6 +221,7 @@ def print_next_steps() -> None:
     make help       # every target, including build and deploy
 
 Probes and metrics: http://127.0.0.1:{ANSWERS["probe_port"]}/ready, /alive, /startup, /metrics
+{git_line}
 Read README.md next, then docs/index.md.
 """
     )
@@ -141,7 +233,8 @@ def main() -> None:
     copy_docs(template)
     remove_unchosen()
     write_local_secret()
-    print_next_steps()
+    git_line = init_git()
+    print_next_steps(git_line)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The Django app: add ``"hurricane_runtime"`` to ``INSTALLED_APPS`` to get ``manage.py serve``."""
+"""The Django app: add ``"hurricane_runtime"`` to ``INSTALLED_APPS`` to get ``manage.py serve``
+and ``manage.py hurricane_audit``."""
 
 from django.apps import AppConfig
 
@@ -13,3 +14,10 @@ class HurricaneRuntimeConfig(AppConfig):
         from .checks import database_answers, readiness_check
 
         readiness_check(database_answers)
+
+        # The guidelines are deployment checks (tag "hurricane"): `manage.py check --deploy`
+        # and `manage.py hurricane_audit` run them, a plain `manage.py check` never does.
+        from .guidelines import load_all, register_system_checks
+
+        load_all()
+        register_system_checks()

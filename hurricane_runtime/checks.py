@@ -68,16 +68,24 @@ def liveness_check(check: Callable) -> Callable:
     return _register(LIVENESS, check)
 
 
-def run_tagged(tag: str) -> list[str]:
-    """Run every check with ``tag``; return the reasons of failing ones (empty: healthy)."""
+@contextlib.contextmanager
+def running_probes():
+    """Inside this block the guarded checks run (the probe runner, and the audit's dry run)."""
     token = _probe_run.set(True)
     try:
-        messages = checks.run_checks(tags=[tag])
+        yield
+    finally:
+        _probe_run.reset(token)
+
+
+def run_tagged(tag: str) -> list[str]:
+    """Run every check with ``tag``; return the reasons of failing ones (empty: healthy)."""
+    try:
+        with running_probes():
+            messages = checks.run_checks(tags=[tag])
     except Exception as error:  # a crashing check is a failing check
         logger.exception("%s checks crashed", tag)
         return [f"{tag} checks crashed: {error!r}"]
-    finally:
-        _probe_run.reset(token)
     return [
         f"{message.id or 'check'}: {message.msg}" for message in messages if message.is_serious()
     ]

@@ -18,6 +18,7 @@ environment variable must stop the pod with a message naming the option, not sil
 """
 
 import argparse
+import dataclasses
 import ipaddress
 import os
 import shlex
@@ -44,7 +45,8 @@ class Option:
     """One row of the table: where an option comes from and what values it accepts."""
 
     name: str
-    kind: str  # "str" | "int" | "float" | "bool" | "size" | "path" | "list" | "choice" | "url"
+    # "str" | "int" | "float" | "bool" | "size" | "path" | "list" | "choice" | "url" | "amqp_url"
+    kind: str
     default: Any
     help: str
     minimum: float | None = None
@@ -81,6 +83,8 @@ class Option:
             return "a URL path starting with '/'"
         if self.kind == "url":
             return "an http:// or https:// URL"
+        if self.kind == "amqp_url":
+            return "an amqp:// or amqps:// URL such as amqp://user:password@host:5672/vhost"
         if self.kind == "list":
             return "a list (a Python list in settings, shell-quoted words elsewhere)"
         return "a string"
@@ -249,54 +253,6 @@ SERVE_OPTIONS: tuple[Option, ...] = (
 ) + COMMON_OPTIONS
 
 
-# Options of the Celery probes (``hurricane_runtime.celery``), read in worker and beat processes
-# from settings and the environment (Celery owns the command line). The probe port defaults to
-# ``Config.DEFAULT_PROBE_PORT``.
-CELERY_OPTIONS: tuple[Option, ...] = (
-    # Kubernetes restarts a pod after failureThreshold x periodSeconds of failed liveness
-    # probes (30 s by default): a loop that has not run for 30 s is stuck, not busy. Work in
-    # the pool's child processes never blocks this loop.
-    Option(
-        "worker_loop_timeout",
-        "float",
-        30.0,
-        "Seconds the worker's event loop may go without running before liveness reports 503.",
-        minimum=1,
-    ),
-    Option(
-        "beat_tick_timeout",
-        "float",
-        30.0,
-        "Seconds beat may run past its maximum loop interval without a tick before liveness "
-        "reports 503.",
-        minimum=1,
-    ),
-    # A CPU-bound task in every child must not starve the parent: its loop acks, keeps the
-    # broker heartbeats going and feeds the probes. Within the pod's cgroup this only orders
-    # the worker's own processes; the children still get every cycle the parent leaves.
-    Option(
-        "pool_niceness",
-        "int",
-        10,
-        "Niceness added to the worker's pool processes, so the parent gets the CPU first "
-        "(0: leave them alone).",
-        minimum=0,
-        maximum=19,
-    ),
-    # Celery's own retry pause grows to 30 s, so a worker could stay unready for half a minute
-    # after the broker is back; a short cap keeps readiness honest at the cost of a cheap
-    # connection attempt every few seconds during an outage.
-    Option(
-        "reconnect_interval_max",
-        "float",
-        5.0,
-        "Longest pause in seconds between two attempts to reconnect to the broker.",
-        minimum=0.1,
-        maximum=300,
-    ),
-) + COMMON_OPTIONS
-
-
 def _error(option: Option, source: str, value: Any, why: str = "") -> ConfigError:
     where = {
         "flag": f"flag {option.flag}",
@@ -395,6 +351,8 @@ def parse_value(option: Option, source: str, value: Any) -> Any:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise _error(option, source, value)
         return value
+    if kind == "amqp_url":
+        return _parse_amqp_url(option, source, value)
     if option.name == "bind":
         try:
             ipaddress.ip_address(value)
@@ -402,6 +360,31 @@ def parse_value(option: Option, source: str, value: Any) -> Any:
             if not value or any(c.isspace() for c in value):
                 raise _error(option, source, value, "not an address or host name") from None
     return value
+
+
+def hide_password(url: str) -> str:
+    """``amqp://user:secret@host/`` -> ``amqp://user:***@host/``, for logs and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user_info, _, host = parts.netloc.rpartition("@")
+    user = user_info.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def _parse_amqp_url(option: Option, source: str, value: str) -> str:
+    """A broker URL the client can use; errors never show its password."""
+    shown = hide_password(value) if "@" in value else value
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+        raise _error(option, source, shown)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise _error(option, source, shown, "bad port") from None
+    if parts.path.count("/") > 1:
+        raise _error(option, source, shown, "a vhost with '/' must be written %2F")
+    return value.strip()
 
 
 class Config:
@@ -596,6 +579,221 @@ class ServeConfig(Config):
         if option.name == "probe_port":
             return "port + 1"
         return super()._show_default(option)
+
+
+# Options of ``manage.py consume`` only. The queue, broker and handler shape the topology;
+# the timing rows decide how fast the probes learn about a lost consumer.
+CONSUME_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "amqp_url",
+        "amqp_url",
+        None,
+        "Broker URL, amqp:// or amqps:// (default: the AMQP_URL environment variable).",
+        optional=True,
+    ),
+    Option("queue", "str", None, "Queue to consume (declared durable).", optional=True),
+    Option(
+        "exchange",
+        "str",
+        "",
+        "Exchange to bind the queue to (declared durable; default: none, the default "
+        "exchange routes by queue name).",
+    ),
+    Option(
+        "exchange_type",
+        "choice",
+        "direct",
+        "Type of the exchange.",
+        choices=("direct", "topic", "fanout", "headers"),
+    ),
+    Option(
+        "routing_key",
+        "list",
+        (),
+        "Routing key binding the queue to the exchange (repeatable; default: the queue name).",
+        repeatable=True,
+    ),
+    # Ten messages in flight: enough to overlap handlers that wait on the database or on other
+    # services, few enough that a crash redelivers little and other pods get their share.
+    Option(
+        "concurrency",
+        "int",
+        10,
+        "Messages handled at once: the per-channel prefetch, and the threads of a sync handler.",
+        minimum=1,
+        maximum=1000,
+    ),
+    Option(
+        "queue_type",
+        "choice",
+        "quorum",
+        "Type of the queue; quorum queues bound redeliveries with the delivery limit.",
+        choices=("quorum", "classic"),
+    ),
+    Option(
+        "delivery_limit",
+        "int",
+        20,
+        "Redeliveries after which the broker dead-letters a message (quorum queues).",
+        minimum=1,
+        maximum=1_000_000,
+    ),
+    Option(
+        "dead_letter_exchange",
+        "str",
+        None,
+        "Dead-letter exchange (default: QUEUE.dlx, with the queue QUEUE.dlq bound to it).",
+        optional=True,
+    ),
+    Option(
+        "ack_policy",
+        "choice",
+        "reject_on_error",
+        "What happens to a message whose handler raised: reject_on_error (dead-letter it), "
+        "nack_on_error (requeue it), ack (ack it anyway), ack_first (ack before handling).",
+        choices=("reject_on_error", "nack_on_error", "ack", "ack_first"),
+    ),
+    Option(
+        "verify_interval",
+        "float",
+        0.2,
+        "Seconds between two checks that the broker still lists this consumer; readiness "
+        "reports 503 after four missed checks.",
+        minimum=0.05,
+        maximum=60,
+    ),
+    Option(
+        "disconnected_timeout",
+        "float",
+        300.0,
+        "Seconds without a consumer after which liveness reports 503 (0: never).",
+        minimum=0,
+    ),
+    Option(
+        "reconnect_max_delay",
+        "float",
+        30.0,
+        "Longest wait between two connection attempts (exponential backoff, full jitter).",
+        minimum=0.1,
+    ),
+    Option(
+        "connect_timeout",
+        "float",
+        10.0,
+        "Seconds a connection attempt to the broker may take.",
+        minimum=0.1,
+    ),
+) + tuple(
+    # No Service routes traffic to a consumer, so nothing needs time to notice the SIGTERM:
+    # the consumer is cancelled at once unless a delay is asked for.
+    dataclasses.replace(option, default=0.0) if option.name == "shutdown_delay" else option
+    for option in COMMON_OPTIONS
+)
+
+
+class ConsumeConfig(Config):
+    """The options of ``manage.py consume``; the handler path comes as an argument."""
+
+    OPTIONS = CONSUME_OPTIONS
+
+    amqp_url: str | None
+    queue: str
+    exchange: str
+    exchange_type: str
+    routing_key: tuple[str, ...]
+    concurrency: int
+    queue_type: str
+    delivery_limit: int
+    dead_letter_exchange: str | None
+    ack_policy: str
+    verify_interval: float
+    disconnected_timeout: float
+    reconnect_max_delay: float
+    connect_timeout: float
+
+    @classmethod
+    def load(cls, flags=None, settings=None, environ=None) -> "ConsumeConfig":
+        environ = os.environ if environ is None else environ
+        config = super().load(flags, settings, environ)
+        if config.amqp_url is None and environ.get("AMQP_URL", "").strip():
+            option = next(option for option in cls.OPTIONS if option.name == "amqp_url")
+            config.amqp_url = _parse_amqp_url(option, "env", environ["AMQP_URL"])
+            config.sources["amqp_url"] = "env"
+        return config
+
+    def require_broker_url(self) -> str:
+        """The broker URL, or one clear error. Not checked by ``load``: an audit of manifests
+        loads this config from a pod spec whose URL lives in a Secret it cannot read."""
+        if self.amqp_url is None:
+            raise ConfigError(
+                "no broker URL: pass --amqp-url or set HURRICANE_AMQP_URL or AMQP_URL"
+            )
+        return self.amqp_url
+
+    def _validate_together(self) -> None:
+        if not self.queue or not self.queue.strip():
+            raise ConfigError("option 'queue' is required: pass --queue or set HURRICANE_QUEUE")
+        if len(self.queue.encode()) > 250:  # the broker's limit is 255 bytes, ".dlq" included
+            raise ConfigError(f"option 'queue' is too long ({len(self.queue.encode())} bytes)")
+        if self.routing_key and not self.exchange:
+            raise ConfigError(
+                "option 'routing_key' needs 'exchange': the default exchange routes by queue name"
+            )
+        super()._validate_together()
+
+    def summary(self) -> dict[str, Any]:
+        shown = super().summary()
+        if shown.get("amqp_url"):
+            shown["amqp_url"] = hide_password(shown["amqp_url"])
+        return shown
+
+
+# Options of the Celery probes (``hurricane_runtime.celery``), read in worker and beat processes
+# from settings and the environment (Celery owns the command line). The probe port defaults to
+# ``Config.DEFAULT_PROBE_PORT``.
+CELERY_OPTIONS: tuple[Option, ...] = (
+    # Kubernetes restarts a pod after failureThreshold x periodSeconds of failed liveness
+    # probes (30 s by default): a loop that has not run for 30 s is stuck, not busy. Work in
+    # the pool's child processes never blocks this loop.
+    Option(
+        "worker_loop_timeout",
+        "float",
+        30.0,
+        "Seconds the worker's event loop may go without running before liveness reports 503.",
+        minimum=1,
+    ),
+    Option(
+        "beat_tick_timeout",
+        "float",
+        30.0,
+        "Seconds beat may run past its maximum loop interval without a tick before liveness "
+        "reports 503.",
+        minimum=1,
+    ),
+    # A CPU-bound task in every child must not starve the parent: its loop acks, keeps the
+    # broker heartbeats going and feeds the probes. Within the pod's cgroup this only orders
+    # the worker's own processes; the children still get every cycle the parent leaves.
+    Option(
+        "pool_niceness",
+        "int",
+        10,
+        "Niceness added to the worker's pool processes, so the parent gets the CPU first "
+        "(0: leave them alone).",
+        minimum=0,
+        maximum=19,
+    ),
+    # Celery's own retry pause grows to 30 s, so a worker could stay unready for half a minute
+    # after the broker is back; a short cap keeps readiness honest at the cost of a cheap
+    # connection attempt every few seconds during an outage.
+    Option(
+        "reconnect_interval_max",
+        "float",
+        5.0,
+        "Longest pause in seconds between two attempts to reconnect to the broker.",
+        minimum=0.1,
+        maximum=300,
+    ),
+) + COMMON_OPTIONS
 
 
 class CeleryConfig(Config):

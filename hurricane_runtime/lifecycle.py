@@ -21,7 +21,9 @@ SIGTERM or SIGINT exits at once.
 A workload is an object with ``name``; ``prepare(asyncio_loop)`` (blocking, run on a start-up
 thread); ``async start()`` (on the loop, returns once serving; raises ``StartupError``);
 ``stop_accepting()``; ``async drain(timeout) -> bool``; ``close()``; ``describe()`` (the
-start-up log line); and any of the health-source methods of ``probes.Probes``. It is built
+start-up log line); optionally ``add_metrics(registry)`` (called once, before start-up, with
+the registry of the metrics endpoint); and any of the health-source methods of
+``probes.Probes``. It is built
 by a factory called with ``(config, state, observers)``, like ``AppServer``.
 """
 
@@ -115,7 +117,10 @@ class Runtime:
         # several: with CPU-bound views on every worker that adds up to tens of ms. 1 ms keeps
         # probes fast at the cost of more frequent switches between CPU-bound threads.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-        observability.install(self.config, self.state, self.observers)
+        installed = observability.install(self.config, self.state, self.observers)
+        add_metrics = getattr(self.workload, "add_metrics", None)
+        if installed.metrics is not None and add_metrics is not None:
+            add_metrics(installed.metrics.registry)  # the workload's families, same endpoint
         _ensure_log_handler(self.config.debug)
         return asyncio.run(self._main(), debug=self.config.debug)
 

@@ -2,7 +2,9 @@
 
 import json
 import os
+import shutil
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -82,3 +84,41 @@ def postgres_url(database: str) -> str | None:
     except OSError:
         return None
     return f"{server.rstrip('/')}/{database}"
+
+
+def checkov_scan(folder: Path, framework: str) -> dict:
+    """checkov over every file under ``folder`` in one run (it takes seconds to start), offline;
+    its JSON report for ``framework`` (``kubernetes`` or ``dockerfile``)."""
+    checkov = shutil.which("checkov")
+    assert checkov, "checkov is not installed (nox installs it into the session)"
+    result = subprocess.run(
+        [
+            checkov,
+            "--skip-download",
+            "--framework",
+            framework,
+            "--directory",
+            str(folder),
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "LOG_LEVEL": "WARNING"},
+    )
+    # Exit 1 means findings; anything else (or no JSON) means checkov itself failed.
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    found = [report for report in reports if report.get("check_type") == framework]
+    assert len(found) == 1, result.stdout[:3000]
+    return found[0]
+
+
+def checkov_failures(report: dict) -> list[str]:
+    """One readable line per failed check of a checkov report."""
+    return [
+        f"{item['check_id']} {item['check_name']}: {item['resource']} in {item['file_path']}"
+        for item in report["results"]["failed_checks"]
+    ]

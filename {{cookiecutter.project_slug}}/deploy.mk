@@ -3,16 +3,24 @@
 # look the way they do: docs/container.md and docs/kubernetes.md.
 #
 #   make build                      image $(IMAGE):$(TAG) with docker, or podman
-#   make push                       push it to the registry
-#   make deploy OVERLAY=prod        apply k8s/overlays/prod, migrate, wait for the rollout
+#   make push                       push it and record the digest the registry stored
+#   make deploy OVERLAY=prod        apply k8s/overlays/prod with that digest, migrate, wait
 #   make manifests OVERLAY=prod     print what deploy would apply
 #   make logs / make undeploy
 #
 # Everything is a variable: `make deploy OVERLAY=prod TAG=1.4.2 KUBECTL="kubectl --context prod"`.
 
 IMAGE ?= {{ cookiecutter.image_name }}
-# The git commit when there is one: every build gets its own tag, never a moving `latest`.
-TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+# The git commit, with `-dirty` when the work tree has changes: every build gets its own tag,
+# never a moving `latest`. `dev` outside git.
+GIT_TAG := $(shell sha=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
+	echo "$$sha$$(test -z "$$(git status --porcelain -- . 2>/dev/null)" || echo -dirty)")
+TAG ?= $(or $(GIT_TAG),dev)
+# Deploys pin the image by digest (image@sha256:...), so a new build always rolls the pods and a
+# tag moved in the registry changes nothing. `make push` records the digest the registry stored
+# for IMAGE:TAG in this git-ignored file; DIGEST=sha256:... deploys an image pushed elsewhere.
+DIGESTS_FILE := .image-digests
+DIGEST ?= $(shell awk -v ref='$(IMAGE):$(TAG)' '$$1 == ref {digest = $$2} END {print digest}' $(DIGESTS_FILE) 2>/dev/null)
 OVERLAY ?= dev
 KUBECTL ?= kubectl
 # A CA bundle for pip inside the build, for networks behind a TLS-intercepting proxy. It is
@@ -32,7 +40,7 @@ HAS_MIGRATE_JOB := {{ "yes" if cookiecutter.database == "postgresql" else "" }}
 CONTAINER_ENGINE ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
 	elif command -v podman >/dev/null 2>&1; then echo podman; fi)
 
-# A scratch kustomization that adds the image tag (and the version label) to the chosen overlay,
+# A scratch kustomization that adds the image digest (or, before a push, the tag) and the version label to the chosen overlay,
 # so the tracked files never change on deploy. kustomize wants a relative path to the overlay.
 # Made only for the goals that use it, and removed by them.
 DEPLOY_DIR := $(if $(filter manifests deploy undeploy,$(MAKECMDGOALS)),$(shell mktemp -d))
@@ -42,14 +50,16 @@ resources:
 images:
   - name: {{ cookiecutter.image_name }}
     newName: $(IMAGE)
-    newTag: "$(TAG)"
+    $(if $(DIGEST),digest: $(DIGEST),newTag: "$(TAG)")
 labels:
   - pairs:
       app.kubernetes.io/version: "$(TAG)"
 endef
 export kustomization
 
-.PHONY: build push deploy undeploy logs manifests _need_engine _need_kubectl _need_cluster _need_overlay _kustomization
+ENGINE_NAME = $(notdir $(firstword $(CONTAINER_ENGINE)))
+
+.PHONY: build push deploy undeploy logs manifests _need_engine _need_kubectl _need_cluster _need_overlay _need_digest _kustomization
 
 build: _need_engine ## Build the image IMAGE:TAG (docker where a daemon runs, else podman)
 	@test -f requirements.lock || { echo "make build: requirements.lock is missing: run 'make lock' first." >&2; exit 1; }
@@ -58,16 +68,29 @@ build: _need_engine ## Build the image IMAGE:TAG (docker where a daemon runs, el
 		--build-arg VERSION=$(TAG) \
 		--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
 		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+		$(if $(filter podman,$(ENGINE_NAME)),--format docker) \
 		$(if $(CA_BUNDLE),--secret id=ca$(comma)src=$(CA_BUNDLE)) \
 		$(BUILD_ARGS) .
 
-push: _need_engine ## Push IMAGE:TAG to its registry
-	$(CONTAINER_ENGINE) push $(IMAGE):$(TAG)
+# The digest comes from the push itself: podman writes it to --digestfile, docker prints
+# `TAG: digest: sha256:... size: N`. It is what the registry stored, so deploy pins exactly it.
+push: _need_engine ## Push IMAGE:TAG and record its digest for deploy
+	@log=$$(mktemp) && digestfile=$$(mktemp) && trap 'rm -f "$$log" "$$digestfile"' EXIT; \
+	echo "$(CONTAINER_ENGINE) push $(IMAGE):$(TAG)"; \
+	$(CONTAINER_ENGINE) push $(if $(filter podman,$(ENGINE_NAME)),--digestfile "$$digestfile") \
+		$(IMAGE):$(TAG) 2>&1 | tee "$$log"; \
+	test "$${PIPESTATUS[0]}" = 0 || exit 1; \
+	digest=$$({ cat "$$digestfile"; grep -o 'digest: sha256:[0-9a-f]\{64\}' "$$log"; } \
+		| grep -o 'sha256:[0-9a-f]\{64\}' | head -n 1); \
+	test -n "$$digest" || { echo "make push: the push did not report a digest for $(IMAGE):$(TAG)." >&2; exit 1; }; \
+	echo "$(IMAGE):$(TAG) $$digest" >> $(DIGESTS_FILE); \
+	echo "Pushed $(IMAGE)@$$digest (recorded in $(DIGESTS_FILE): make deploy pins it)."
 
-manifests: _need_kubectl _kustomization ## Print the manifests of OVERLAY (dev or prod) with the image tag
-	@$(KUBECTL) kustomize $(DEPLOY_DIR); status=$$?; rm -rf $(DEPLOY_DIR); exit $$status
+manifests: _need_kubectl _kustomization ## Print what deploy would apply for OVERLAY (dev or prod)
+	@$(if $(DIGEST),,echo "make manifests: $(IMAGE):$(TAG) was not pushed from here, so the image is shown by tag; make deploy pins the digest that make push records." >&2;) \
+	$(KUBECTL) kustomize $(DEPLOY_DIR); status=$$?; rm -rf $(DEPLOY_DIR); exit $$status
 
-deploy: _need_cluster _kustomization ## Apply OVERLAY, run the migration Job, wait for the rollout
+deploy: _need_cluster _need_digest _kustomization ## Apply OVERLAY with the pushed image's digest, migrate, wait for the rollout
 	@$(KUBECTL) -n $(NAMESPACE) get secret $(APP_NAME) >/dev/null 2>&1 || { \
 		echo "make deploy: the Secret '$(APP_NAME)' does not exist in namespace '$(NAMESPACE)'." >&2; \
 		echo "Create the namespace and the Secret first (see k8s/secret.example.yaml), e.g.:" >&2; \
@@ -115,5 +138,9 @@ _need_cluster: _need_kubectl _need_overlay
 	@$(KUBECTL) config current-context >/dev/null 2>&1 || { echo "make $(MAKECMDGOALS): kubectl has no current context: point it at a cluster first (kubectl config use-context NAME)." >&2; rm -rf $(DEPLOY_DIR); exit 1; }
 	@$(KUBECTL) version --request-timeout=10s >/dev/null 2>&1 || { echo "make $(MAKECMDGOALS): the cluster of context '$$($(KUBECTL) config current-context)' does not answer." >&2; rm -rf $(DEPLOY_DIR); exit 1; }
 
+_need_digest:
+	@test -n "$(DIGEST)" || { echo "make $(MAKECMDGOALS): no digest for $(IMAGE):$(TAG): run 'make build push' first (it records the digest in $(DIGESTS_FILE)), or give DIGEST=sha256:... of an image pushed elsewhere." >&2; rm -rf $(DEPLOY_DIR); exit 1; }
+
 _kustomization: _need_overlay
+	@echo "$(DIGEST)" | grep -qE '^(sha256:[0-9a-f]{64})?$$' || { echo "make $(MAKECMDGOALS): DIGEST=$(DIGEST) is not of the form sha256:<64 hex digits>." >&2; rm -rf $(DEPLOY_DIR); exit 1; }
 	@echo "$$kustomization" > $(DEPLOY_DIR)/kustomization.yaml

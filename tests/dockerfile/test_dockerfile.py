@@ -1,5 +1,6 @@
-"""hadolint on every rendered Dockerfile, plus the rules hadolint cannot know: base pinned by
-tag and digest, numeric non-root user, exec-form CMD running `serve`, a strict .dockerignore."""
+"""hadolint and checkov on every rendered Dockerfile, plus the rules they cannot know: base
+pinned by tag and digest, numeric non-root user, exec-form CMD running `serve`, a HEALTHCHECK on
+the probe port without curl, a strict .dockerignore."""
 
 import json
 import re
@@ -8,20 +9,75 @@ import subprocess
 
 import pytest
 
-from tests.helpers import bake
+from tests.helpers import TEMPLATE_DIR, bake, checkov_failures, checkov_scan
 
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 DATABASES = ("postgresql", "sqlite")
 MATRIX = [(python, database) for python in PYTHON_VERSIONS for database in DATABASES]
 
 
-@pytest.fixture(scope="module", params=MATRIX, ids=lambda case: "-".join(case))
-def project(request, tmp_path_factory):
-    python, database = request.param
-    answers = {"python_version": python, "database": database}
-    if database == "sqlite":
-        answers["replicas"] = "1"
-    return bake(tmp_path_factory.mktemp("dockerfile"), **answers), python
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory):
+    """Every bake of the matrix, rendered once."""
+    baked = {}
+    for python, database in MATRIX:
+        answers = {"python_version": python, "database": database}
+        if database == "sqlite":
+            answers["replicas"] = "1"
+        baked[python, database] = bake(tmp_path_factory.mktemp("dockerfile"), **answers)
+    return baked
+
+
+@pytest.fixture(params=MATRIX, ids=lambda case: "-".join(case))
+def project(request, projects):
+    python, _ = request.param
+    return projects[request.param], python
+
+
+@pytest.fixture(scope="module")
+def checkov_report(projects, tmp_path_factory):
+    """checkov over every rendered Dockerfile, in one run."""
+    folder = tmp_path_factory.mktemp("checkov")
+    for (python, database), path in projects.items():
+        (folder / f"{python}-{database}").mkdir()
+        shutil.copy(path / "Dockerfile", folder / f"{python}-{database}" / "Dockerfile")
+    return checkov_scan(folder, "dockerfile")
+
+
+def test_checkov_finds_nothing_in_any_dockerfile(checkov_report):
+    summary = checkov_report["summary"]
+    assert summary["parsing_errors"] == 0, summary
+    assert summary["resource_count"] == len(MATRIX), summary
+    assert checkov_failures(checkov_report) == []
+
+
+def test_every_checkov_exception_is_explained_in_container_md(checkov_report, projects):
+    skips = set()
+    for path in projects.values():
+        for check, reason in re.findall(
+            r"^# checkov:skip=(CKV\w+):(.+)$", (path / "Dockerfile").read_text(), re.MULTILINE
+        ):
+            skips.add((check, reason.strip()))
+    skipped = {item["check_id"] for item in checkov_report["results"]["skipped_checks"]}
+    assert skipped == {check for check, _ in skips}
+    page = (TEMPLATE_DIR / "docs" / "container.md").read_text()
+    for check, reason in sorted(skips):
+        row = f"| `{check}` | {reason} |"
+        assert row in page, f"docs/container.md lacks the row: {row}"
+
+
+def test_healthcheck_asks_the_probe_port_with_python(project):
+    path, _ = project
+    text = (path / "Dockerfile").read_text()
+    runtime = text.split(" AS runtime", 1)[1]
+    found = re.search(r"^HEALTHCHECK (.*?)CMD (\[[^\n]+\])$", runtime, re.MULTILINE | re.DOTALL)
+    assert found, "the runtime stage needs a HEALTHCHECK in exec form"
+    command = json.loads(found.group(2))
+    assert command[:2] == ["python", "-c"], command
+    assert "HURRICANE_PROBE_PORT" in command[2] and "'8001'" in command[2]
+    assert "/ready" in command[2]
+    instructions = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in instructions if "curl" in line or "wget" in line]
 
 
 def test_hadolint_passes(project):

@@ -1,7 +1,9 @@
 """The default bake's image, built for real and run the way the manifests run it: read-only root
 file system, all capabilities dropped, no new privileges, numeric non-root user, a tmpfs at /tmp.
 The migration runs first like the Job does, against the real PostgreSQL on 127.0.0.1; then
-`serve` answers its probes and the example endpoint on loopback, and stops cleanly.
+`serve` answers its probes, its HEALTHCHECK and the example endpoint on loopback, and stops
+cleanly. `make push` to a real registry on loopback records the digest the registry serves, and
+`make manifests` pins exactly that digest.
 
 docker where a daemon answers, else podman (runc, state under a temp folder). No image can be
 pulled on our CI machines, so the official Python base is replaced by a stand-in built with
@@ -14,10 +16,13 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import bake, free_port, http_get, wait_for_status
 from tests.image import engine as engines
@@ -94,7 +99,7 @@ def image(engine, tmp_path_factory):
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     print(f"image built with make build in {time.monotonic() - started:.0f}s")
-    yield f"{repository}:{tag}", tag
+    yield f"{repository}:{tag}", tag, project
     engine.run("rmi", "--force", f"{repository}:{tag}", check=False)
     engine.run("rmi", "--force", BASE_TAG, check=False)
 
@@ -127,7 +132,7 @@ def app_env(database_url: str) -> list[str]:
 
 
 def test_image_metadata(engine, image):
-    image, tag = image
+    image, tag, _ = image
     info = json.loads(engine.run("image", "inspect", image).stdout)[0]
     config = info.get("Config") or info.get("config")
     assert config["User"] == f"{UID}:{UID}"
@@ -139,10 +144,14 @@ def test_image_metadata(engine, image):
     env = dict(item.split("=", 1) for item in config["Env"])
     assert env["DJANGO_SETTINGS_MODULE"] == "hurricane_service.settings.production"
     assert not {"DJANGO_SECRET_KEY", "DATABASE_URL", "PIP_CERT", "SSL_CERT_FILE"} & set(env)
+    # The HEALTHCHECK survived the build (podman keeps it only in docker format).
+    # podman shows it at the top level, docker in Config.
+    health = info.get("Healthcheck") or config.get("Healthcheck") or {}
+    assert health.get("Test", [])[:3] == ["CMD", "python", "-c"], (sorted(info), config)
 
 
 def test_image_holds_no_local_files_and_has_what_the_pod_needs(engine, image):
-    image, _ = image
+    image, _, _ = image
     script = (
         "import os, pathlib, shutil;"
         "assert not os.path.exists('/app/.env'), '.env leaked into the image';"
@@ -158,7 +167,7 @@ def test_image_holds_no_local_files_and_has_what_the_pod_needs(engine, image):
 
 
 def test_migrates_then_serves_hardened_and_stops_cleanly(engine, image, database):
-    image, _ = image
+    image, _, _ = image
     # The migration Job: same image, same hardening, `migrate` instead of `serve`.
     engine.run(
         *hardened("--rm"), *app_env(database), image, "python", "manage.py", "migrate", "--noinput"
@@ -183,6 +192,7 @@ def test_migrates_then_serves_hardened_and_stops_cleanly(engine, image, database
         wait_for_status(f"{probes}/alive", timeout=5)
         code, _, metrics = http_get(f"{probes}/metrics")
         assert code == 200 and metrics
+        assert_healthy(engine, name)
         # Behind the ingress, which terminates TLS and says so.
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/items/", headers={"X-Forwarded-Proto": "https"}
@@ -198,3 +208,122 @@ def test_migrates_then_serves_hardened_and_stops_cleanly(engine, image, database
         logs = engine.run("logs", name, check=False)
         print(logs.stdout[-3000:], logs.stderr[-3000:])
         engine.run("rm", "--force", name, check=False)
+
+
+def assert_healthy(engine, name: str) -> None:
+    """The image's own HEALTHCHECK passes against the running server."""
+    if engine.name == "podman":
+        # Runs the check once, now, inside the container (no timer or systemd needed).
+        result = engine.run("healthcheck", "run", name, check=False, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return
+    deadline = time.monotonic() + 60  # docker runs the first check after one interval
+    status = None
+    while time.monotonic() < deadline:
+        state = json.loads(engine.run("inspect", name).stdout)[0]["State"]
+        status = (state.get("Health") or {}).get("Status")
+        if status == "healthy":
+            return
+        time.sleep(1)
+    raise AssertionError(f"container never became healthy (last status {status})")
+
+
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {root}
+http:
+  addr: 127.0.0.1:{port}
+"""
+
+
+@pytest.fixture(scope="module")
+def registry(engine, tmp_path_factory):
+    """A real image registry on loopback: Debian's `docker-registry` (the distribution registry),
+    since no registry image can be pulled here. Plain HTTP, so the engine is told it is insecure
+    (docker treats 127.0.0.0/8 as insecure already)."""
+    binary = shutil.which("docker-registry") or shutil.which("registry")
+    if binary is None:
+        pytest.skip("no registry binary: apt-get install docker-registry")
+    root = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    config = root / "config.yml"
+    config.write_text(REGISTRY_CONFIG.format(root=root / "data", port=port))
+    process = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for_status(f"http://127.0.0.1:{port}/v2/", timeout=30, process=process)
+        conf = root / "registries.conf"
+        conf.write_text(f'[[registry]]\nlocation = "127.0.0.1:{port}"\ninsecure = true\n')
+        yield f"127.0.0.1:{port}", {"CONTAINERS_REGISTRIES_CONF": str(conf)}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def registry_digest(registry: str, repository: str, reference: str) -> str | None:
+    """The digest the registry serves for a tag (or digest), from its own answer."""
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{reference}",
+        method="HEAD",
+        headers={
+            "Accept": ", ".join(
+                (
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                    "application/vnd.oci.image.manifest.v1+json",
+                    "application/vnd.docker.distribution.manifest.list.v2+json",
+                    "application/vnd.oci.image.index.v1+json",
+                )
+            )
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.headers["Docker-Content-Digest"]
+    except urllib.error.HTTPError:
+        return None
+
+
+def test_push_records_the_registry_digest_and_manifests_pin_it(engine, image, registry):
+    built, tag, project = image
+    address, registry_env = registry
+    remote = f"{address}/hurricane-service"
+    engine.run("tag", built, f"{remote}:{tag}")
+    env = {**os.environ, **engine.env, **registry_env}
+
+    def make(*args):
+        return subprocess.run(
+            ["make", "--no-print-directory", *args, f"IMAGE={remote}", f"TAG={tag}"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    try:
+        pushed = make("push", f"CONTAINER_ENGINE={' '.join(engine.prefix)}")
+        assert pushed.returncode == 0, pushed.stdout[-3000:] + pushed.stderr[-3000:]
+        digest = registry_digest(address, "hurricane-service", tag)
+        assert digest and digest.startswith("sha256:")
+        record = (Path(project) / ".image-digests").read_text().splitlines()
+        assert record[-1] == f"{remote}:{tag} {digest}"
+        # The registry serves the image by that digest: what the pods will pull.
+        assert registry_digest(address, "hurricane-service", digest) == digest
+        if shutil.which("kubectl") is None:
+            pytest.skip("kubectl is not installed: the digest was checked, not the manifests")
+        shown = make("manifests", "OVERLAY=prod")
+        assert shown.returncode == 0, shown.stderr
+        images = {
+            container["image"]
+            for doc in yaml.safe_load_all(shown.stdout)
+            if doc and doc["kind"] in {"Deployment", "Job"}
+            for container in doc["spec"]["template"]["spec"]["containers"]
+        }
+        assert images == {f"{remote}@{digest}"}
+    finally:
+        engine.run("rmi", "--force", f"{remote}:{tag}", check=False)

@@ -213,3 +213,60 @@ def test_rendering_over_an_existing_project_keeps_its_env_and_replaces_the_runti
     assert (project / ".env").read_text() == env
     assert not stale.exists()
     assert (project / "hurricane_runtime" / "__init__.py").is_file()
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_project_is_a_git_repository_with_one_clean_commit(tmp_path, capfd):
+    project = bake(tmp_path)
+    assert git(project, "rev-list", "--count", "HEAD") == "1"
+    assert git(project, "status", "--porcelain") == "", "the first commit holds every file"
+    tracked = set(git(project, "ls-files").splitlines())
+    assert {"Makefile", "deploy.mk", "Dockerfile", "hurricane_runtime/__init__.py"} <= tracked
+    assert ".env" not in tracked, "the local secret stays out of git"
+    commit = git(project, "rev-parse", "--short=12", "HEAD")
+    assert f"git: initialised with a first commit ({commit})" in capfd.readouterr().out
+
+
+def test_first_commit_uses_the_author_when_git_has_no_identity(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    for variable in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "EMAIL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "none"))
+    project = bake(tmp_path / "out", author_name="Ops Team", author_email="ops@corp.example.org")
+    assert git(project, "log", "-1", "--format=%an <%ae>") == "Ops Team <ops@corp.example.org>"
+    # For that commit only: the repository itself gets no identity.
+    assert "user.name" not in git(project, "config", "--local", "--list")
+
+
+def test_without_git_the_project_renders_and_says_so(tmp_path, monkeypatch, capfd):
+    empty_path = tmp_path / "bin"
+    empty_path.mkdir()
+    monkeypatch.setenv("PATH", str(empty_path))
+    project = bake(tmp_path / "out")
+    assert not (project / ".git").exists()
+    assert (project / "Makefile").is_file()
+    assert "git: not found" in capfd.readouterr().out
+
+
+def test_inside_another_repository_nothing_is_initialised(tmp_path, capfd):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    project = bake(tmp_path / "services")
+    assert not (project / ".git").exists()
+    assert git(tmp_path, "rev-list", "--all") == "", "the outer repository gets no commit"
+    assert "inside an existing repository" in capfd.readouterr().out
+
+
+def test_git_step_can_be_switched_off(tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv("HURRICANE_TEMPLATE_NO_GIT", "1")
+    project = bake(tmp_path)
+    assert not (project / ".git").exists()
+    assert "HURRICANE_TEMPLATE_NO_GIT is set" in capfd.readouterr().out

@@ -1,5 +1,6 @@
 """Bake the template over its option matrix and treat every bake as a real project."""
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -99,7 +100,7 @@ def bake_ok(cookies, answers):
 
 def text_files(project: Path):
     for path in project.rglob("*"):
-        if path.is_file() and ".ruff_cache" not in path.parts:
+        if path.is_file() and not {".ruff_cache", ".git"} & set(path.parts):
             try:
                 yield path, path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
@@ -205,3 +206,60 @@ def test_next_steps_are_printed(cookies, capfd):
     assert "make install" in out
     assert "make run" in out
     assert "http://127.0.0.1:9000/api/items/" in out
+
+
+# How each database is named in text, for the test below.
+DATABASE_WORDS = {"postgresql": r"postgres|psycopg|\b5432\b", "sqlite": r"sqlite"}
+
+
+def deploy_facing(project: Path):
+    """The manifests and the pages about deploying."""
+    yield from (path for path in (project / "k8s").rglob("*") if path.is_file())
+    yield project / "docs" / "kubernetes.md"
+    yield project / "deploy.mk"
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_pages_and_manifests_never_mention_the_database_not_chosen(cookies, database):
+    """Advice for the other database breaks a deploy (a PostgreSQL URL in a SQLite project's
+    Secret overrides its file). A SQLite project's pages and manifests never name PostgreSQL.
+    A PostgreSQL project runs SQLite locally and in its tests when no DATABASE_URL is set, so
+    only its manifests and deploy pages must not name SQLite."""
+    project, _ = bake_ok(cookies, {"database": database})
+    other = "sqlite" if database == "postgresql" else "postgresql"
+    if database == "sqlite":
+        paths = [project / "README.md", *(project / "docs").glob("*.md"), *deploy_facing(project)]
+    else:
+        paths = list(deploy_facing(project))
+    assert len(paths) > 5
+    mentions = []
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(DATABASE_WORDS[other], line, re.IGNORECASE):
+                mentions.append(f"{path.relative_to(project)}:{number}: {line.strip()}")
+    assert mentions == []
+    # The passages for the chosen database are there, without their markers.
+    for page in (project / "docs").glob("*.md"):
+        text = page.read_text(encoding="utf-8")
+        assert "<!-- only" not in text and "<!-- end only -->" not in text, page.name
+    kubernetes = (project / "docs" / "kubernetes.md").read_text(encoding="utf-8")
+    expected = "PersistentVolumeClaim" if database == "sqlite" else "migration Job"
+    assert expected in kubernetes
+
+
+def test_template_pages_open_and_close_every_answer_passage():
+    for page in (TEMPLATE_DIR / "docs").glob("*.md"):
+        open_passage = None
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            marker = line.strip()
+            for answer in re.findall(r"<!-- only ([^>]*) -->", line):
+                assert re.fullmatch(r"database=(postgresql|sqlite)", answer), (
+                    f"{page.name}:{number}: unknown answer in {answer}"
+                )
+            if marker.startswith("<!-- only "):
+                assert open_passage is None, f"{page.name}:{number}: passage inside a passage"
+                open_passage = number
+            elif marker == "<!-- end only -->":
+                assert open_passage is not None, f"{page.name}:{number}: end without start"
+                open_passage = None
+        assert open_passage is None, f"{page.name}:{open_passage}: passage never closed"

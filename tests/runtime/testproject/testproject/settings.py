@@ -49,7 +49,11 @@ def database_from_url(url: str) -> dict:
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
+            # As production runs it (hurricane_audit): reused connections checked before use,
+            # a connect timeout, and a statement timeout that frees a worker from a stuck query.
             "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"connect_timeout": 5, "options": "-c statement_timeout=30000"},
         }
     raise ValueError(f"unsupported DATABASE_URL scheme: {parts.scheme!r}")
 

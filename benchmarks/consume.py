@@ -1,0 +1,329 @@
+"""manage.py consume vs FastStream 0.7 on the same RabbitMQ and handlers. See docs/benchmarks.md.
+
+    python benchmarks/consume.py            # 3 interleaved rounds, about 4 minutes
+    python benchmarks/consume.py --quick    # 1 round of small runs, about a minute
+
+Scenarios, each run for both consumers on a fresh queue declared alike (durable quorum queue,
+delivery limit, dead-letter exchange):
+
+- pingpong: one message in flight: the harness publishes, the handler republishes the body to
+  ``reply_to`` with a publisher confirm, the harness waits for it; round trips per second and
+  the consumer's CPU;
+- noop: the queue is filled first, then an async handler that does nothing consumes it with
+  prefetch 50; messages per second by the consumer's own clock, and probe latency meanwhile;
+- insert: the same with a sync handler doing one ORM insert (prefetch 10; FastStream calls the
+  ORM through ``sync_to_async``, Django's way from a coroutine).
+
+Consumers run pinned to core 0, the harness on core 1, as in ``benchmarks/run.py``.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aio_pika
+from harness import cpu, procs
+from harness.probe_sampler import ProbeSampler
+from run import choose_database
+
+from hurricane_runtime.amqp.topology import Topology
+
+HERE = Path(__file__).resolve().parent
+RESULTS_DIR = HERE / "results"
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+CONSUMERS = ("consume", "faststream")
+PREFETCH = {"noop": 50, "insert": 10, "echo": 1}
+DELETE_INSERTED = (
+    "from bench.handlers import INSERTED; from bench.models import Item; "
+    "Item.objects.filter(price=INSERTED).delete()"
+)
+
+
+def parse_options(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one round of small runs")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (3; quick 1)")
+    parser.add_argument("--messages", type=int, help="messages of the noop run (20000; 5000)")
+    parser.add_argument("--inserts", type=int, help="messages of the insert run (3000; 1000)")
+    parser.add_argument("--pingpong-seconds", type=float, help="length of a ping-pong run (10; 3)")
+    parser.add_argument(
+        "--database",
+        choices=["auto", "postgres", "sqlite"],
+        default="auto",
+        help="for (c): auto picks PostgreSQL on 127.0.0.1:5432 db test when reachable",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "consume-latest.json")
+    options = parser.parse_args(argv)
+    defaults = {"rounds": (3, 1), "messages": (20000, 5000), "inserts": (3000, 1000)}
+    defaults["pingpong_seconds"] = (10.0, 3.0)
+    for name, (full, quick) in defaults.items():
+        if getattr(options, name) is None:
+            setattr(options, name, quick if options.quick else full)
+    return options
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- broker side of the harness ------------------------------------------------------------
+
+
+async def declare_and_fill(queue: str, count: int) -> None:
+    """Declare the queue as ``consume`` does and put ``count`` persistent messages in it."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await Topology(queue).declare(channel)
+        for start in range(0, count, 1000):
+            await asyncio.gather(
+                *(
+                    channel.default_exchange.publish(
+                        aio_pika.Message(
+                            f"message {number}".encode(),
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        ),
+                        routing_key=queue,
+                    )
+                    for number in range(start, min(count, start + 1000))
+                )
+            )
+
+
+async def delete(queue: str) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        for name in (queue, f"{queue}.dlq", f"{queue}.replies"):
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPException):
+                await channel.queue_delete(name)
+        channel = await connection.channel()
+        await channel.exchange_delete(f"{queue}.dlx")
+
+
+async def consumers_on(queue: str) -> int:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.consumer_count
+
+
+async def pingpong(queue: str, seconds: float) -> int:
+    """Serial round trips (publish, wait for the republished reply) for ``seconds``."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        replies = await channel.declare_queue(
+            f"{queue}.replies", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future] = []
+
+        async def on_reply(message):
+            await message.ack()
+            if waiting and not waiting[0].done():
+                waiting[0].set_result(None)
+
+        await replies.consume(on_reply)
+        count = 0
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            waiting[:] = [loop.create_future()]
+            await channel.default_exchange.publish(
+                aio_pika.Message(b"ping", reply_to=replies.name), routing_key=queue
+            )
+            await asyncio.wait_for(waiting[0], 10)
+            count += 1
+        return count
+
+
+# -- consumers -------------------------------------------------------------------------------
+
+
+def start(kind: str, scenario: str, queue: str, env: dict, log_dir: Path) -> procs.Server:
+    prefetch = PREFETCH[scenario]
+    if kind == "consume":
+        probe_port = procs.free_port()
+        argv = [
+            sys.executable,
+            "manage.py",
+            "consume",
+            f"bench.handlers.{scenario}",
+            "--queue",
+            queue,
+            "--concurrency",
+            str(prefetch),
+            "--bind",
+            procs.HOST,
+            "--probe-port",
+            str(probe_port),
+        ]
+        spec = procs.ServerSpec("consume", argv, probe_port, "/ready", probe_port, env)
+    else:
+        arguments = json.dumps(Topology(queue).queue_arguments())
+        argv = [sys.executable, str(HERE / "faststream_app.py"), scenario, queue, str(prefetch)]
+        spec = procs.ServerSpec("faststream", [*argv, arguments], 0, "", None, env)
+    server = procs.Server(spec, log_dir)
+    if kind == "consume":
+        server.wait_ready(60)
+    else:
+        deadline = time.monotonic() + 60
+        while asyncio.run(consumers_on(queue)) < 1:
+            if server.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"faststream did not consume:\n{server.log_tail()}")
+            time.sleep(0.05)
+    return server
+
+
+def batch_run(kind, scenario, count, env, log_dir, scratch) -> dict:
+    """Fill a queue with ``count`` messages, let the consumer drain it, time it."""
+    queue = f"bench-consume-{uuid.uuid4().hex[:8]}"
+    asyncio.run(declare_and_fill(queue, count))
+    done = scratch / f"{queue}.done"
+    run_env = {**env, "BENCH_MESSAGES": str(count), "BENCH_DONE_FILE": str(done)}
+    server = start(kind, scenario, queue, run_env, log_dir)
+    sampler = None
+    if kind == "consume":
+        sampler = ProbeSampler(server.spec.probe_port, ["/ready", "/alive"], interval=0.02)
+        sampler.start()
+    cpu_before = cpu.group_cpu_seconds(server.pid)
+    probes = None
+    try:
+        deadline = time.monotonic() + 300
+        while not done.exists() or not done.read_text().strip():
+            if server.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} did not finish {scenario}:\n{server.log_tail()}")
+            time.sleep(0.05)
+        cpu_seconds = cpu.group_cpu_seconds(server.pid) - cpu_before
+    finally:
+        if sampler is not None:
+            probes = sampler.stop()
+        server.stop()
+        asyncio.run(delete(queue))
+    first, last, handled = done.read_text().split()
+    seconds = float(last) - float(first)
+    result = {
+        "messages": int(handled),
+        "seconds": round(seconds, 3),
+        "per_second": round((int(handled) - 1) / seconds, 1),
+        "consumer_cpu_seconds": round(cpu_seconds, 2),
+    }
+    if probes is not None:
+        result["probes"] = probes
+    return result
+
+
+def pingpong_run(kind, seconds, env, log_dir) -> dict:
+    queue = f"bench-consume-{uuid.uuid4().hex[:8]}"
+    asyncio.run(declare_and_fill(queue, 0))
+    server = start(kind, "echo", queue, env, log_dir)
+    try:
+        asyncio.run(pingpong(queue, 1.0))  # warm-up
+        cpu_before = cpu.group_cpu_seconds(server.pid)
+        began = time.perf_counter()
+        trips = asyncio.run(pingpong(queue, seconds))
+        elapsed = time.perf_counter() - began
+        cpu_seconds = cpu.group_cpu_seconds(server.pid) - cpu_before
+    finally:
+        server.stop()
+        asyncio.run(delete(queue))
+    return {
+        "round_trips": trips,
+        "per_second": round(trips / elapsed, 1),
+        "consumer_cpu_share": round(cpu_seconds / elapsed, 2),
+    }
+
+
+def main(argv=None) -> int:
+    options = parse_options(argv)
+    procs.pin_harness_to_client_core()
+    scratch = Path(tempfile.mkdtemp(prefix="consume-bench-"))
+    database, db_env = choose_database(options.database, scratch)
+    env = {**procs.server_env(db_env), "BENCH_AMQP_URL": AMQP_URL}
+    env["HURRICANE_AMQP_URL"] = AMQP_URL
+    env["HURRICANE_SHUTDOWN_DELAY"] = "0"
+    manage(env, "bench_setup")
+    log_dir = scratch / "logs"
+    runs: dict = {kind: {"pingpong": [], "noop": [], "insert": []} for kind in CONSUMERS}
+    for round_number in range(options.rounds):
+        order = CONSUMERS if round_number % 2 == 0 else tuple(reversed(CONSUMERS))
+        for kind in order:
+            say(f"round {round_number + 1}: {kind} pingpong")
+            runs[kind]["pingpong"].append(
+                pingpong_run(kind, options.pingpong_seconds, env, log_dir)
+            )
+            say(f"round {round_number + 1}: {kind} noop")
+            runs[kind]["noop"].append(
+                batch_run(kind, "noop", options.messages, env, log_dir, scratch)
+            )
+            say(f"round {round_number + 1}: {kind} insert")
+            try:
+                runs[kind]["insert"].append(
+                    batch_run(kind, "insert", options.inserts, env, log_dir, scratch)
+                )
+            finally:
+                manage(env, "shell", "-c", DELETE_INSERTED)
+    report = {
+        "options": {key: str(value) for key, value in vars(options).items()},
+        "database": database,
+        "runs": runs,
+    }
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text(json.dumps(report, indent=2))
+    print_report(runs, database)
+    say(f"raw figures: {options.output}; logs: {log_dir}")
+    return 0
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=procs.BENCH_PROJECT,
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+
+
+def print_report(runs: dict, database: str) -> None:
+    def median(kind, scenario, key):
+        return statistics.median(run[key] for run in runs[kind][scenario])
+
+    print("| scenario | consume msg/s | FastStream msg/s | ratio |")
+    print("| --- | --- | --- | --- |")
+    for scenario, label in (
+        ("pingpong", "(a) ping-pong, one in flight, republish with confirm"),
+        ("noop", "(b) no-op async handler, prefetch 50"),
+        ("insert", f"(c) sync ORM insert ({database}), prefetch 10"),
+    ):
+        ours = median("consume", scenario, "per_second")
+        theirs = median("faststream", scenario, "per_second")
+        print(f"| {label} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} |")
+    shares = [run["consumer_cpu_share"] for kind in CONSUMERS for run in runs[kind]["pingpong"]]
+    if shares:
+        for kind in CONSUMERS:
+            share = median(kind, "pingpong", "consumer_cpu_share")
+            print(f"\nping-pong CPU share of {kind}: {share:.2f} of a core", end="")
+        print()
+    worst = [
+        max(path["p99_ms"] for path in run["probes"].values())
+        for run in runs["consume"]["noop"]
+        if run.get("probes")
+    ]
+    if worst:
+        print(f"probe p99 during (b), consume: {max(worst):.1f} ms (worst path and round)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
