@@ -248,11 +248,11 @@ def test_a_stuck_worker_loop_turns_liveness_503(start_celery, rabbitmq_url):
     worker = start_celery(
         "worker",
         broker_url=rabbitmq_url,
-        env={"HURRICANE_WORKER_LOOP_TIMEOUT": "3", "TESTPROJECT_WEDGE_SECONDS": "10"},
+        env={"HURRICANE_WORKER_LOOP_TIMEOUT": "3", "TESTPROJECT_WEDGE_SECONDS": "7"},
     )
     assert worker.probe("/alive")[0] == 200
-    worker.signal(signal.SIGUSR2)  # the test project blocks the main thread for 10 s
-    body = worker.wait_probe("/alive", 503, timeout=8)
+    worker.signal(signal.SIGUSR2)  # the test project blocks the main thread for 7 s
+    body = worker.wait_probe("/alive", 503, timeout=6)
     assert "worker event loop stuck" in body["reasons"][0], body
     worker.wait_probe("/alive", 200, timeout=15)
 
@@ -264,14 +264,14 @@ def test_sigterm_lets_a_late_ack_task_finish_exactly_once(start_celery, rabbitmq
     with psycopg.connect(postgres_url, autocommit=True) as db:
         db.execute(f"CREATE TABLE {table} (id serial PRIMARY KEY, phase text NOT NULL)")
         try:
-            # As docs/celery.md recommends: SIGTERM starts Celery's soft shutdown (10 s here).
+            # As docs/celery.md recommends: SIGTERM starts Celery's soft shutdown (6 s here).
             first = start_celery(
                 "worker",
                 broker_url=rabbitmq_url,
                 database_url=postgres_url,
-                env={"REMAP_SIGTERM": "SIGQUIT", "TESTPROJECT_SOFT_SHUTDOWN": "10"},
+                env={"REMAP_SIGTERM": "SIGQUIT", "TESTPROJECT_SOFT_SHUTDOWN": "6"},
             )
-            client(rabbitmq_url, first.queue).send_task("items.tasks.record_run", args=(table, 5))
+            client(rabbitmq_url, first.queue).send_task("items.tasks.record_run", args=(table, 3))
             deadline = time.monotonic() + 20
             while not db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
                 assert time.monotonic() < deadline, "the task did not start\n" + first.output()
