@@ -90,7 +90,7 @@ class Worker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if http_probe(self.probe_port)[0] == 200:
+                if http_probe(self.probe_port, "/startup")[0] == 200:
                     return
             except OSError:
                 pass
@@ -106,11 +106,11 @@ class Worker:
             connection.default_channel.queue_delete(self.queue)
 
 
-def http_probe(port: int) -> tuple[int, float]:
+def http_probe(port: int, path: str = "/alive") -> tuple[int, float]:
     started = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request("GET", "/alive")
+        connection.request("GET", path)
         status = connection.getresponse().status
     finally:
         connection.close()
