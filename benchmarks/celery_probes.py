@@ -1,6 +1,6 @@
 """Celery probes: the runtime's HTTP probe against an exec of `celery inspect ping`.
 
-    python benchmarks/celery_probes.py            # about 60 s
+    python benchmarks/celery_probes.py            # 25-45 s
     nox -s benchmark_celery
 
 Starts one prefork worker of the runtime's test project (tests/runtime/testproject, with

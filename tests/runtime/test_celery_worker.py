@@ -219,9 +219,11 @@ def test_broker_outage_turns_readiness_503_while_liveness_stays_200(
 @pytest.mark.slow
 def test_long_tasks_keep_liveness_200_where_inspect_ping_gets_no_answer(start_celery, rabbitmq_url):
     # prefork with one child, and the solo pool (the task runs on the worker's own loop,
-    # which is where `celery inspect ping` gets no answer).
-    prefork = start_celery("worker", broker_url=rabbitmq_url)
-    solo = start_celery("worker", "--pool", "solo", broker_url=rabbitmq_url)
+    # which is where `celery inspect ping` gets no answer). A 5 s loop limit, so that 30 s
+    # of task would be six times too long for a loop that is not beating.
+    quick = {"HURRICANE_WORKER_LOOP_TIMEOUT": "5"}
+    prefork = start_celery("worker", broker_url=rabbitmq_url, env=quick)
+    solo = start_celery("worker", "--pool", "solo", broker_url=rabbitmq_url, env=quick)
     for worker in (prefork, solo):
         client(rabbitmq_url, worker.queue).send_task("items.tasks.sleep_for", args=(30,))
     for worker in (prefork, solo):
@@ -235,9 +237,15 @@ def test_long_tasks_keep_liveness_200_where_inspect_ping_gets_no_answer(start_ce
     def liveness():
         return prefork.probe("/alive")[0], solo.probe("/alive")[0]
 
-    # Past the default 30 s loop timeout on the solo worker, whose loop runs the task.
-    answers = poll(liveness, 29 - (time.monotonic() - busy_since), every=1.0)
+    answers = poll(liveness, 28 - (time.monotonic() - busy_since), every=1.0)
     assert set(answers) == {(200, 200)}, answers
+
+    def heartbeat_age(worker):
+        body = worker.probe_get("/metrics")[1]
+        return metric(body, "hurricane_celery_worker_loop_heartbeat_age_seconds")
+
+    assert heartbeat_age(prefork) < 2  # its loop kept running beside the busy child
+    assert heartbeat_age(solo) > 20  # its loop ran the task: busy, not stuck
     for worker in (prefork, solo):
         wait_metric(worker, "hurricane_celery_tasks_succeeded_total", 1, "items.tasks.sleep_for")
         assert worker.probe("/alive")[0] == 200
