@@ -1,8 +1,9 @@
 """What makes a Celery worker's or beat's probes fail: two small health sources.
 
-Both are read by ``probes.Probes`` on the probe thread and written by Celery's main thread.
-Every field is a single attribute assignment (atomic under the GIL), so neither side locks,
-and a probe never waits for the main thread: that is what lets liveness see it stuck.
+Both are read by ``probes.Probes`` on the probe thread and written by Celery's main thread
+(the shutdown flags by the probe thread, together with the runtime's draining flag). Every
+field is a single attribute assignment (atomic under the GIL), so neither side locks, and a
+probe never waits for the main thread: that is what lets liveness see it stuck.
 
 Worker:
 
@@ -51,7 +52,7 @@ class WorkerHealth:
         # failed before its loop ran cannot claim the next one.
         self.generation = 0
 
-    # -- written by Celery's main thread ---------------------------------------------------
+    # -- written by Celery's main thread (shutdown: the probe thread) ----------------------
 
     def consuming_started(self, generation: int) -> None:
         if generation == self.generation and not self.shutting_down:
