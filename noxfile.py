@@ -44,15 +44,25 @@ def runtime(session):
 @nox.session(python=PYTHON)
 def render(session):
     """Bake the template over its option matrix; the hooks refuse bad answers."""
-    session.install(*TEMPLATE_TEST_DEPS, "ruff==0.17.6")
+    # uv checks every bake's lock offline; check-jsonschema validates compose.yaml against the
+    # compose specification's schema it bundles.
+    session.install(*TEMPLATE_TEST_DEPS, "ruff==0.17.6", "uv==0.13.9", "check-jsonschema==0.39.0")
     session.run("pytest", "tests/render", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def project(session):
     """Install representative bakes as their README says and run their own checks."""
-    # uv: `make lock` in a copy of each bake proves the template's lock files are current.
-    session.install(*TEMPLATE_TEST_DEPS, "uv==0.13.9")
+    # uv: `make install` and `make lock` as a user runs them; podman-compose for `make services`
+    # where no docker daemon runs; psycopg for the machine's PostgreSQL where no compose engine
+    # runs at all; pre-commit to run the bakes' hooks.
+    session.install(
+        *TEMPLATE_TEST_DEPS,
+        "uv==0.13.9",
+        "podman-compose==1.6.0",
+        "pre-commit==4.7.0",
+        "psycopg[binary]>=3.2,<4",
+    )
     session.run("pytest", "tests/project", *session.posargs)
 
 
@@ -91,14 +101,15 @@ def image(session):
 @nox.session(python=PYTHON)
 def demo(session):
     """Render the default project into ./demo and serve it for a person to try."""
-    session.install("cookiecutter>=2.6,<3")
+    session.install("cookiecutter>=2.6,<3", "uv==0.13.9")
     session.run("python", "tests/demo.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def benchmark(session):
     """serve vs gunicorn on the same views (see benchmarks/README.md)."""
-    session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4")
+    # uvloop: serve runs on it when installed (--loop auto), as a project that installs it does.
+    session.install("-e", ".", "gunicorn==27.0.1", "psycopg[binary]>=3.2,<4", "uvloop==0.23.0")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
@@ -107,6 +118,13 @@ def benchmark_consume(session):
     """manage.py consume vs FastStream 0.7 on the same broker (see benchmarks/README.md)."""
     session.install("-e", ".[amqp]", "faststream[rabbit]==0.7.8", "psycopg[binary]>=3.2,<4")
     session.run("python", "benchmarks/consume.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmark_websockets(session):
+    """serve vs uvicorn vs daphne: websockets and async views (see benchmarks/README.md)."""
+    session.install("-e", ".[websockets]", "uvicorn==0.54.0", "daphne==4.2.3", "websockets==17.4")
+    session.run("python", "benchmarks/websockets_run.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -54,6 +54,8 @@ ONLY_WHEN = {
     "k8s/base/migrate-job.yaml": _postgresql,
     # The SQLite file lives on a PersistentVolumeClaim.
     "k8s/base/data-pvc.yaml": _sqlite,
+    # Local backing services: PostgreSQL now; a broker or Redis join it when options bring them.
+    "compose.yaml": _postgresql,
 }
 
 
@@ -139,16 +141,39 @@ def remove_unchosen() -> None:
             path.unlink()
 
 
+def local_database_url(answers) -> str | None:
+    """The URL of the database `make services` starts (compose.yaml), None for SQLite."""
+    if not _postgresql(answers):
+        return None
+    slug = answers["project_slug"]
+    return f"postgres://{slug}:{slug}@127.0.0.1:5432/{slug}"
+
+
+def sort_lock() -> None:
+    """Put the project's own entry of uv.lock where `uv lock` keeps it, sorted by name.
+
+    The template's lock was made for one probe name; the project's name sorts elsewhere. uv
+    accepts either order, but a fresh project's `make lock` should show no difference."""
+    lock = PROJECT / "uv.lock"
+    head, *packages = lock.read_text(encoding="utf-8").split("\n[[package]]\n")
+    packages.sort(key=lambda block: block.split('"', 2)[1])
+    lock.write_text("\n[[package]]\n".join([head, *packages]), encoding="utf-8")
+
+
 def write_local_secret() -> None:
-    """A random key for local runs only: `.env` is git-ignored and never used in production."""
+    """A random key for local runs only: `.env` is git-ignored and never used in production.
+    PostgreSQL projects also point local runs at the database of compose.yaml."""
     env_file = PROJECT / ".env"
     if env_file.exists():  # rendering over an existing project keeps its local settings
         return
-    env_file.write_text(
-        "# Local development only (git-ignored). Production reads its secrets from Kubernetes.\n"
-        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n",
-        encoding="utf-8",
-    )
+    lines = [
+        "# Local development only (git-ignored). Every variable: .env.example.",
+        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}",
+    ]
+    url = local_database_url(ANSWERS)
+    if url:
+        lines.append(f"DATABASE_URL={url}")
+    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env_file.chmod(0o600)
 
 
@@ -208,23 +233,48 @@ def init_git() -> str:
     return f"git: initialised with a first commit ({commit}); image tags follow the commit."
 
 
-def print_next_steps(git_line: str) -> None:
-    slug = ANSWERS["project_slug"]
-    print(
-        f"""
-{ANSWERS["project_name"]} is ready in ./{slug}
-
-    cd {slug}
-    make install    # .venv with the locked dependencies
-    make run        # migrate SQLite and serve on http://127.0.0.1:{ANSWERS["app_port"]}/api/items/
-    make test       # pytest
-    make help       # every target, including build and deploy
-
-Probes and metrics: http://127.0.0.1:{ANSWERS["probe_port"]}/ready, /alive, /startup, /metrics
-{git_line}
-Read README.md next, then docs/index.md.
-"""
+def next_steps(answers, folder: str, git_line: str) -> str:
+    """What to type next, for the database the answers chose."""
+    app, probe = answers["app_port"], answers["probe_port"]
+    install = "make install    # .venv with the locked dependencies (uv sync --locked)"
+    if _postgresql(answers):
+        database = [
+            "make services   # PostgreSQL in a container (compose.yaml), database "
+            f"{answers['project_slug']}",
+            install,
+            "make run        # migrate PostgreSQL, serve on "
+            f"http://127.0.0.1:{app}/api/items/, reload on changes",
+        ]
+    else:
+        database = [
+            install,
+            "make run        # migrate ./db.sqlite3, serve on "
+            f"http://127.0.0.1:{app}/api/items/, reload on changes",
+        ]
+    steps = [
+        f"cd {folder}",
+        *database,
+        "make test       # pytest",
+        "make help       # every target and variable, including build and deploy",
+    ]
+    body = "\n".join(f"    {step}" for step in steps)
+    return (
+        f"\n{answers['project_name']} is ready in {folder}\n\n{body}\n\n"
+        f"Probes and metrics: http://127.0.0.1:{probe}/ready, /alive, /startup, /metrics\n"
+        f"{git_line}\n"
+        "Read README.md next, then docs/index.md.\n"
     )
+
+
+def print_next_steps(git_line: str) -> None:
+    # Relative to where the person started cookiecutter (PWD), which may differ from -o.
+    started = os.environ.get("PWD", "")
+    folder = os.path.relpath(PROJECT, started) if started else str(PROJECT)
+    if folder.startswith(".."):
+        folder = str(PROJECT)
+    elif not folder.startswith("."):
+        folder = f"./{folder}"
+    print(next_steps(ANSWERS, folder, git_line))
 
 
 def main() -> None:
@@ -232,6 +282,7 @@ def main() -> None:
     copy_runtime(template)
     copy_docs(template)
     remove_unchosen()
+    sort_lock()
     write_local_secret()
     git_line = init_git()
     print_next_steps(git_line)

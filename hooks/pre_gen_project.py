@@ -8,13 +8,16 @@ this script exits non-zero, so a refused render leaves nothing behind.
 import ipaddress
 import json
 import keyword
+import os
 import re
 import sys
 
 # The answers as JSON: a user's text can never break out of this string (tojson escapes quotes).
 ANSWERS = json.loads(r"""{{ cookiecutter | tojson }}""")
 
-PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
+# Django line -> the oldest Python it supports.
+DJANGO_LINES = {"5.2": "3.11", "6.1": "3.12"}
 DATABASES = ("postgresql", "sqlite")
 
 # Top-level modules a project imports or ships next to its package: a slug with one of these
@@ -75,6 +78,26 @@ def check_text(answers):
             yield f"{name} spans several lines: give a single line."
 
 
+def slug_problem(slug: str) -> str | None:
+    """What exactly is wrong with a slug that is not a lowercase identifier, or None."""
+    if not slug:
+        return "is empty"
+    if not slug[0].isalpha() or not slug[0].isascii():
+        return f"must start with a letter, not {slug[0]!r}"
+    if "-" in slug:
+        return "contains '-': Python package names cannot; use '_' to join words"
+    if slug != slug.lower():
+        return "contains uppercase letters: use lowercase only"
+    if "__" in slug:
+        return "contains '__': join words with single underscores"
+    if slug.endswith("_"):
+        return "ends with '_': join words with single underscores, nothing at the end"
+    others = sorted({c for c in slug if not (c.isascii() and (c.isalnum() or c == "_"))})
+    if others:
+        return f"contains {', '.join(repr(c) for c in others)}: only a-z, 0-9 and '_' are allowed"
+    return None
+
+
 def check_slug(answers):
     slug = answers["project_slug"]
     hint = (
@@ -82,9 +105,10 @@ def check_slug(answers):
         "e.g. 'orders_api'."
     )
     if not SLUG.match(slug):
+        problem = slug_problem(slug) or "is not a lowercase Python identifier"
         yield (
-            f"project_slug {slug!r} is not a lowercase Python identifier usable as a Kubernetes "
-            f"name (it becomes {slug.replace('_', '-')!r} there). {hint}"
+            f"project_slug {slug!r} {problem}. It is the Python package and, with '-' for "
+            f"'_', the Kubernetes name. {hint}"
         )
         return
     if len(slug) > 40:
@@ -112,8 +136,21 @@ def check_choices(answers):
             f"python_version {answers['python_version']!r} is not supported. "
             f"Accepted: {', '.join(PYTHON_VERSIONS)}."
         )
+    django, python = answers["django_version"], answers["python_version"]
+    oldest = DJANGO_LINES.get(django)
+    if oldest is None:
+        yield f"django_version {django!r} is unknown. Accepted: {', '.join(DJANGO_LINES)}."
+    elif python in PYTHON_VERSIONS and _version(python) < _version(oldest):
+        yield (
+            f"django_version {django} needs Python {oldest} or newer, and python_version is "
+            f"{python}: choose python_version {oldest} or newer, or django_version 5.2."
+        )
     if answers["database"] not in DATABASES:
         yield f"database {answers['database']!r} is unknown. Accepted: {', '.join(DATABASES)}."
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
 
 
 def check_email(answers):
@@ -236,6 +273,22 @@ CHECKS = (
 )
 
 
+def replay_hint(answers) -> str:
+    """How to render again without typing every answer: cookiecutter saved them all (in its
+    replay folder, named after the template folder) before it ran this hook."""
+    template = answers.get("_template") or "TEMPLATE"
+    name = os.path.basename(os.path.abspath(answers.get("_repo_dir") or template))
+    saved = f"~/.cookiecutter_replay/{name}.json"
+    return (
+        "Nothing was written. Your answers were saved: to change only the refused ones, copy\n"
+        f"  {saved}  (cookiecutter's default replay folder)\n"
+        "to a file of your own, edit those answers (and the ones derived from them, such as\n"
+        "k8s_namespace, public_host and image_name after project_slug), then run\n"
+        f"  cookiecutter --replay-file my-answers.json {template}\n"
+        f"or set them without prompts: cookiecutter --no-input {template} project_slug=orders_api"
+    )
+
+
 def main() -> int:
     problems = [problem for check in CHECKS for problem in check(ANSWERS)]
     if not problems:
@@ -243,7 +296,7 @@ def main() -> int:
     print("hurricane-template: these answers cannot render a working service:", file=sys.stderr)
     for problem in problems:
         print(f"  - {problem}", file=sys.stderr)
-    print("Nothing was written. Run cookiecutter again with other answers.", file=sys.stderr)
+    print(replay_hint(ANSWERS), file=sys.stderr)
     return 1
 
 

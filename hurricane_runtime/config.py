@@ -19,6 +19,7 @@ environment variable must stop the pod with a message naming the option, not sil
 
 import argparse
 import dataclasses
+import importlib.util
 import ipaddress
 import os
 import shlex
@@ -26,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from .webhooks import decode_secret
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
@@ -170,10 +173,9 @@ COMMON_OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "webhook_secret",
-        "str",
-        None,
-        "Secret used to sign webhook bodies.",
-        optional=True,
+        "list",
+        (),
+        "Standard Webhooks signing secrets (whsec_<base64>); two, space-separated, to rotate.",
     ),
     Option(
         "log_format",
@@ -214,6 +216,13 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         minimum=1,
         maximum=1_000_000,
     ),
+    Option(
+        "loop",
+        "choice",
+        "auto",
+        "Event loop: auto (uvloop when installed), asyncio, or uvloop.",
+        choices=("auto", "asyncio", "uvloop"),
+    ),
     # What else to serve.
     Option("static", "bool", False, "Serve STATIC_URL from STATIC_ROOT."),
     Option("media", "bool", False, "Serve MEDIA_URL from MEDIA_ROOT."),
@@ -249,6 +258,35 @@ SERVE_OPTIONS: tuple[Option, ...] = (
         60.0,
         "Seconds a client has to send a whole request body.",
         minimum=0.1,
+    ),
+    # Async views and websockets run on the event loop through the project's ASGI application.
+    Option(
+        "async_views",
+        "bool",
+        True,
+        "Run async def views on the event loop (through ASGI) instead of a worker thread.",
+    ),
+    Option(
+        "websockets",
+        "bool",
+        False,
+        "Hand websocket upgrades to the ASGI application (ASGI_APPLICATION, e.g. Channels).",
+    ),
+    # Below the 60 s idle timeout of common load balancers and ingresses, so an idle socket
+    # always carries a frame before the proxy in front gives up on it.
+    Option(
+        "websocket_ping_interval",
+        "float",
+        20.0,
+        "Seconds between pings on an open websocket; no pong in that time closes it (0: off).",
+        minimum=0,
+    ),
+    Option(
+        "websocket_max_message_size",
+        "size",
+        1 * MIB,
+        "Largest websocket message; bigger ones close the socket with 1009.",
+        minimum=125,
     ),
 ) + COMMON_OPTIONS
 
@@ -429,7 +467,7 @@ class Config:
     metrics_path: str
     no_metrics: bool
     webhook_url: str | None
-    webhook_secret: str | None
+    webhook_secret: tuple[str, ...]
     log_format: str
     project_version: str
 
@@ -446,6 +484,15 @@ class Config:
                 "options 'startup_probe', 'readiness_probe', 'liveness_probe' and "
                 f"'metrics_path' must be different paths, got {paths}"
             )
+        for secret in self.webhook_secret:
+            try:
+                decode_secret(secret)
+            except ValueError as error:  # the message never repeats the secret
+                source = self.sources.get("webhook_secret", "default")
+                raise ConfigError(
+                    f"invalid secret in option 'webhook_secret' from {source}: {error}; "
+                    "expected whsec_ and the base64 of 24 to 64 random bytes"
+                ) from None
 
     @property
     def commands(self) -> list[list[str]]:
@@ -556,6 +603,7 @@ class ServeConfig(Config):
     port: int
     workers: int
     backlog: int
+    loop: str
     static: bool
     media: bool
     autoreload: bool
@@ -563,6 +611,10 @@ class ServeConfig(Config):
     max_header_size: int
     idle_timeout: float
     body_timeout: float
+    async_views: bool
+    websockets: bool
+    websocket_ping_interval: float
+    websocket_max_message_size: int
 
     def _derive_probe_port(self) -> int:
         if self.port == 65535:
@@ -572,6 +624,8 @@ class ServeConfig(Config):
     def _validate_together(self) -> None:
         if not self.no_probe and self.probe_port == self.port:
             raise ConfigError(f"options 'port' and 'probe_port' must differ (both are {self.port})")
+        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ConfigError("option 'loop' is uvloop, but uvloop is not installed")
         super()._validate_together()
 
     @classmethod

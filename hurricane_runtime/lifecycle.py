@@ -122,7 +122,10 @@ class Runtime:
         if installed.metrics is not None and add_metrics is not None:
             add_metrics(installed.metrics.registry)  # the workload's families, same endpoint
         _ensure_log_handler(self.config.debug)
-        return asyncio.run(self._main(), debug=self.config.debug)
+        # A workload may choose the event loop (serve: uvloop when installed).
+        loop_factory = getattr(self.workload, "loop_factory", None)
+        with asyncio.Runner(debug=self.config.debug, loop_factory=loop_factory) as runner:
+            return runner.run(self._main())
 
     # -- start-up ----------------------------------------------------------------------------
 

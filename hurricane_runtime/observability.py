@@ -36,7 +36,7 @@ def install(config, state: RuntimeState, observers: Observers) -> Installed:
         installed.metrics = metrics
 
     if config.webhook_url:
-        sender = WebhookSender(config.webhook_url, secret=config.webhook_secret, version=version)
+        sender = WebhookSender(config.webhook_url, config.webhook_secret, version=version)
         observers.state_changed.append(sender.on_state_event)
         observers.server_stopping.append(sender.flush)
         if installed.metrics is not None:

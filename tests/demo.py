@@ -1,7 +1,8 @@
 """`nox -s demo [PATH]`: render the default service into ./demo-project and serve it.
 
-Installs the project as its README says (`make install`: .venv from requirements-dev.lock),
-applies migrations to its SQLite file and runs `manage.py serve` on 127.0.0.1 until Ctrl-C.
+Installs the project as its README says (`make install`: .venv from uv.lock, with uv),
+applies migrations to a SQLite file (no PostgreSQL needed for a look around) and runs
+`manage.py serve` on 127.0.0.1 until Ctrl-C.
 Running it again re-renders the template into the same folder and keeps its .venv and database.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.helpers import bake, free_port  # noqa: E402
+from tests.helpers import bake, find_python, free_port  # noqa: E402
 
 MARKER = ".hurricane-demo"
 KEEP = {".venv", "db.sqlite3", MARKER}
@@ -31,11 +32,25 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def quietly(function, *args):
+    """Run ``function`` with our stdout (and so the hook's "ready in <temp folder>") silenced:
+    the project is moved to its real folder afterwards, and we print that one."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            return function(*args)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
 def render(target: Path) -> None:
     if target.exists() and not (target / MARKER).exists():
         sys.exit(f"{target} exists and was not made by the demo: give another path.")
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = bake(Path(tmp))
+        fresh = quietly(bake, Path(tmp))
         target.mkdir(parents=True, exist_ok=True)
         for old in target.iterdir():
             if old.name in KEEP:
@@ -57,9 +72,18 @@ def main() -> int:
 
     print(f"Rendering the default service into {target}")
     render(target)
-    print("Installing it as its README says: make install")
-    subprocess.run(["make", "install"], cwd=target, check=True)
+    print(f"Hurricane Service is ready in {target}")
     env = {**os.environ, "DATABASE_URL": ""}  # local settings: SQLite in the project folder
+    version = (target / ".python-version").read_text().strip()
+    python = find_python(version)
+    if python:
+        env["PATH"] = os.pathsep.join([str(Path(python).parent), env["PATH"]])
+    else:
+        # A look around needs no particular Python: any the project supports will do.
+        env["UV_PYTHON"] = python = sys.executable
+        print(f"Python {version} (.python-version) is not installed: using {python}")
+    print("Installing it as its README says: make install")
+    subprocess.run(["make", "install", f"PYTHON={python}"], cwd=target, env=env, check=True)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     subprocess.run(["make", "migrate"], cwd=target, env=env, check=True)
 

@@ -86,6 +86,27 @@ def postgres_url(database: str) -> str | None:
     return f"{server.rstrip('/')}/{database}"
 
 
+def find_python(version: str) -> str | None:
+    """An interpreter of Python ``version`` ("3.13"): ``python3.13`` on PATH, else a pyenv
+    build (pyenv's shims are skipped: they fail for versions no pyenv setting selects)."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / f"python{version}"
+        if "shims" not in candidate.parts and candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    builds = sorted((pyenv_root / "versions").glob(f"{version}.*/bin/python{version}"))
+    return str(builds[-1]) if builds else None
+
+
+def python_for_lock(django_version: str) -> str | None:
+    """An interpreter uv can resolve a lock with: any one the Django line supports."""
+    for version in ("3.13", "3.12", "3.14") + (("3.11",) if django_version == "5.2" else ()):
+        found = find_python(version)
+        if found:
+            return found
+    return None
+
+
 def checkov_scan(folder: Path, framework: str) -> dict:
     """checkov over every file under ``folder`` in one run (it takes seconds to start), offline;
     its JSON report for ``framework`` (``kubernetes`` or ``dockerfile``)."""

@@ -1,10 +1,14 @@
-"""Regenerate the template's lock files: `python tests/lock.py` (needs uv).
+"""Regenerate the template's `uv.lock`: `python tests/lock.py` (needs uv).
 
-Bakes the project once per database, runs `make lock` in each (uv pip compile, universal, with
-hashes), and writes the results back into the template as one Jinja file per lock, with one
-branch per database. `nox -s project` fails when the locks are stale.
+Bakes the project once per database and Django line (the answers that change its
+dependencies; the Python answer does not: every lock resolves for every Python the Django line
+supports), runs `uv lock` in each bake and writes the results back into the template as one
+Jinja file, one branch per combination. The post-generation hook moves the project's own entry
+to its sorted place, so a fresh project's `uv lock` changes nothing. `nox -s project` fails
+when the lock is stale.
 """
 
+import itertools
 import subprocess
 import sys
 import tempfile
@@ -15,31 +19,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers import TEMPLATE_DIR, bake  # noqa: E402
 
 SLUG = "lock_probe"
-LOCKS = ("requirements.lock", "requirements-dev.lock")
 DATABASES = ("postgresql", "sqlite")
+DJANGO_LINES = ("5.2", "6.1")
 
 
 def main() -> None:
-    locks: dict[str, dict[str, str]] = {name: {} for name in LOCKS}
+    parts = ["{%- set name = cookiecutter.project_slug.replace('_', '-') -%}\n"]
     with tempfile.TemporaryDirectory() as tmp:
-        for database in DATABASES:
-            project = bake(Path(tmp) / database, project_slug=SLUG, database=database)
-            for name in LOCKS:
-                (project / name).unlink()
-            subprocess.run(["make", "lock"], cwd=project, check=True)
-            for name in LOCKS:
-                text = (project / name).read_text(encoding="utf-8")
-                locks[name][database] = text.replace(SLUG.replace("_", "-"), "{{ name }}")
-    for name, by_database in locks.items():
-        parts = ["{%- set name = cookiecutter.project_slug.replace('_', '-') -%}\n"]
-        for index, database in enumerate(DATABASES):
+        combinations = list(itertools.product(DATABASES, DJANGO_LINES))
+        for index, (database, django) in enumerate(combinations):
+            project = bake(
+                Path(tmp) / f"{database}-{django}",
+                project_slug=SLUG,
+                database=database,
+                django_version=django,
+            )
+            (project / "uv.lock").unlink()
+            subprocess.run(["uv", "lock", "--quiet"], cwd=project, check=True)
+            text = (project / "uv.lock").read_text(encoding="utf-8")
             keyword = "if" if index == 0 else "elif"
-            parts.append(f'{{% {keyword} cookiecutter.database == "{database}" -%}}\n')
-            parts.append(by_database[database])
-        parts.append("{% endif -%}\n")
-        target = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / name
-        target.write_text("".join(parts), encoding="utf-8")
-        print(f"wrote {target.relative_to(TEMPLATE_DIR)}")
+            parts.append(
+                f'{{% {keyword} cookiecutter.database == "{database}" '
+                f'and cookiecutter.django_version == "{django}" -%}}\n'
+            )
+            parts.append(text.replace(f'name = "{SLUG.replace("_", "-")}"', 'name = "{{ name }}"'))
+    parts.append("{% endif -%}\n")
+    target = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "uv.lock"
+    target.write_text("".join(parts), encoding="utf-8")
+    print(f"wrote {target.relative_to(TEMPLATE_DIR)}")
 
 
 if __name__ == "__main__":

@@ -10,22 +10,29 @@
 #
 # Everything is a variable: `make deploy OVERLAY=prod TAG=1.4.2 KUBECTL="kubectl --context prod"`.
 
+#> IMAGE             image name without tag
 IMAGE ?= {{ cookiecutter.image_name }}
 # The git commit, with `-dirty` when the work tree has changes: every build gets its own tag,
 # never a moving `latest`. `dev` outside git.
 GIT_TAG := $(shell sha=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
 	echo "$$sha$$(test -z "$$(git status --porcelain -- . 2>/dev/null)" || echo -dirty)")
+#> TAG               image tag (default: the git commit, -dirty with changes; dev outside git)
 TAG ?= $(or $(GIT_TAG),dev)
 # Deploys pin the image by digest (image@sha256:...), so a new build always rolls the pods and a
 # tag moved in the registry changes nothing. `make push` records the digest the registry stored
 # for IMAGE:TAG in this git-ignored file; DIGEST=sha256:... deploys an image pushed elsewhere.
 DIGESTS_FILE := .image-digests
+#> DIGEST            sha256:... of the image to deploy (default: the one make push recorded)
 DIGEST ?= $(shell awk -v ref='$(IMAGE):$(TAG)' '$$1 == ref {digest = $$2} END {print digest}' $(DIGESTS_FILE) 2>/dev/null)
+#> OVERLAY           k8s/overlays/NAME to deploy: dev or prod
 OVERLAY ?= dev
+#> KUBECTL           the kubectl command, e.g. "kubectl --context prod"
 KUBECTL ?= kubectl
-# A CA bundle for pip inside the build, for networks behind a TLS-intercepting proxy. It is
+# A CA bundle for downloads inside the build, for networks behind a TLS-intercepting proxy. It is
 # passed as a build secret: it never lands in a layer. Example: CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+#> CA_BUNDLE         CA bundle file for downloads inside the build (TLS-intercepting proxy)
 CA_BUNDLE ?=
+#> BUILD_ARGS        extra options for the engine's build command
 BUILD_ARGS ?=
 ROLLOUT_TIMEOUT ?= 10m
 MIGRATE_TIMEOUT ?= 900
@@ -37,6 +44,7 @@ NAMESPACE ?= $(NAMESPACE_$(OVERLAY))
 HAS_MIGRATE_JOB := {{ "yes" if cookiecutter.database == "postgresql" else "" }}
 
 # docker where a daemon answers, else podman; CONTAINER_ENGINE=podman forces one.
+#> CONTAINER_ENGINE  docker or podman (default: docker where a daemon answers, else podman)
 CONTAINER_ENGINE ?= $(shell if docker info >/dev/null 2>&1; then echo docker; \
 	elif command -v podman >/dev/null 2>&1; then echo podman; fi)
 
@@ -62,7 +70,7 @@ ENGINE_NAME = $(notdir $(firstword $(CONTAINER_ENGINE)))
 .PHONY: build push deploy undeploy logs manifests _need_engine _need_kubectl _need_cluster _need_overlay _need_digest _kustomization
 
 build: _need_engine ## Build the image IMAGE:TAG (docker where a daemon runs, else podman)
-	@test -f requirements.lock || { echo "make build: requirements.lock is missing: run 'make lock' first." >&2; exit 1; }
+	@test -f uv.lock || { echo "make build: uv.lock is missing: run 'make lock' first." >&2; exit 1; }
 	DOCKER_BUILDKIT=1 $(CONTAINER_ENGINE) build \
 		--tag $(IMAGE):$(TAG) \
 		--build-arg VERSION=$(TAG) \

@@ -2,19 +2,27 @@
 
 ``AppServer`` owns the pieces and their order: the Django handler and the worker pool are
 built before listening; stopping closes the listener first, then idle keep-alive connections,
-then waits for in-flight requests.
+then waits for in-flight requests. Async views and websockets run on the loop through the
+project's ASGI application (``asgi.py``); the drain closes websockets with 1012 in jittered
+batches and gives async views the same drain timeout.
 """
 
 import asyncio
 import logging
 
+from django.conf import settings
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import PeriodicCallback
 
 from ..state import StartupError
+from .asgi import AsgiExchange, AsgiGateway, has_async_views
 from .bridge import DjangoBridge
+from .channel_layer import ChannelLayerHealth, project_channel_layer
+from .eventloop import loop_factory, loop_name
 from .http import AppDelegate
 from .pool import LoopChannel, WorkerPool
+from .stream import AppStream
+from .websocket import WebSocketCollector, WebSocketStats
 
 logger = logging.getLogger("hurricane_runtime")
 
@@ -24,7 +32,10 @@ _TORNADO_BODY_LIMIT = 1 << 62
 
 
 class _AppHTTPServer(HTTPServer):
-    """Tornado's HTTPServer keeps connection close news to itself; we need it for the drain."""
+    """Tornado's HTTPServer, on ``AppStream`` connections, telling us when they close (drain)."""
+
+    def handle_stream(self, stream, address) -> None:
+        super().handle_stream(AppStream.replacing(stream), address)
 
     def on_close(self, server_conn) -> None:
         super().on_close(server_conn)
@@ -47,12 +58,23 @@ class AppServer:
         state.backlog_limit = config.backlog
         self.observers = observers
         self.max_body_size = config.max_body_size
+        self.max_header_size = config.max_header_size  # also the limit of a trailer section
+        self.body_timeout = config.body_timeout  # also for chunked bodies, which we read
         self.channel: LoopChannel | None = None
         self.bridge: DjangoBridge | None = None
         self.pool: WorkerPool | None = None
         self.delegate = AppDelegate(self)
+        self.loop_factory = loop_factory(config.loop)  # read by the lifecycle's asyncio.Runner
         self.http: _AppHTTPServer | None = None
         self._sweeper: PeriodicCallback | None = None
+        self.asgi: AsgiGateway | None = None
+        self.websocket_stats = WebSocketStats()
+        self.channel_layer: ChannelLayerHealth | None = None
+
+    def add_metrics(self, registry) -> None:
+        """Websocket metrics on the process's registry."""
+        if self.config.websockets:
+            registry.register(WebSocketCollector(self.websocket_stats))
 
     def prepare(self, asyncio_loop) -> None:
         """Build the Django handler once and start the worker threads (before listening)."""
@@ -60,6 +82,29 @@ class AppServer:
         self.bridge = DjangoBridge(self.config, self.channel.post)
         self.pool = WorkerPool(self.config.workers)
         self.state.pool = self.pool
+        self._prepare_asgi()
+
+    def _prepare_asgi(self) -> None:
+        """Route websockets and async views to the loop, only when the project has them.
+
+        A project without async views and websockets keeps the plain ``Exchange``: its sync
+        requests pay nothing for ASGI.
+        """
+        config = self.config
+        if config.websockets and not getattr(settings, "ASGI_APPLICATION", None):
+            raise StartupError(
+                "option 'websockets' needs the setting ASGI_APPLICATION (the project's ASGI "
+                "application with websocket routes, e.g. a Channels ProtocolTypeRouter)"
+            )
+        if not config.websockets and not (config.async_views and has_async_views()):
+            return
+        self.asgi = AsgiGateway(config, self.state, self.observers, self.websocket_stats)
+        self.delegate.exchange_class = AsgiExchange
+        layer = project_channel_layer() if config.websockets else None
+        if layer is not None:
+            self.channel_layer = ChannelLayerHealth(
+                layer, config.check_interval, config.check_timeout
+            )
 
     async def start(self) -> None:
         """Listen on the app port; the startup probe turns 200 right after."""
@@ -67,14 +112,27 @@ class AppServer:
             self.listen()
         except OSError as error:
             raise StartupError(f"cannot listen on port {self.config.port}: {error}") from error
+        if self.channel_layer is not None:
+            self.channel_layer.start()
 
     def describe(self) -> str:
         """The start-up log line."""
         config = self.config
-        return (
+        line = (
             f"serving on http://{config.bind}:{config.port} with {config.workers} worker "
-            f"threads, backlog {config.backlog}"
+            f"threads, backlog {config.backlog}, on {loop_name(self.loop_factory)}"
         )
+        if self.asgi is not None:
+            served = [
+                name
+                for name, on in (
+                    ("async views", config.async_views),
+                    ("websockets", config.websockets),
+                )
+                if on
+            ]
+            line += "; " + " and ".join(served) + " on the event loop"
+        return line
 
     def listen(self) -> None:
         config = self.config
@@ -110,16 +168,25 @@ class AppServer:
         logger.info("stopped accepting connections (closed %d idle ones)", closed)
 
     async def drain(self, timeout: float) -> bool:
-        """Wait until no request is in flight; False when ``timeout`` ran out first."""
+        """Wait until no request is in flight; False when ``timeout`` ran out first.
+
+        Websockets are closed with 1012 over the first half of ``timeout``; async views and
+        websocket applications still running at its end are cancelled.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.state.in_flight > 0 or self.delegate.connections:
+        asgi = self.asgi
+        closing = loop.create_task(asgi.drain(deadline)) if asgi is not None else None
+        while self.state.in_flight > 0 or self.delegate.connections or (asgi and asgi.busy):
             if loop.time() >= deadline:
                 logger.warning(
                     "%d requests still running after the %gs drain timeout",
                     self.state.in_flight,
                     timeout,
                 )
+                if asgi is not None:
+                    closing.cancel()
+                    asgi.cancel_all()
                 return False
             await asyncio.sleep(0.02)
             self.delegate.close_idle_connections()
@@ -131,11 +198,14 @@ class AppServer:
     def readiness_reasons(self) -> list[str]:
         """More requests waiting for a worker than the backlog allows: shed load elsewhere."""
         state = self.state
+        reasons = []
         if state.backlog_saturated:
-            return [
+            reasons.append(
                 f"backlog saturated: {state.waiting} requests waiting (limit {state.backlog_limit})"
-            ]
-        return []
+            )
+        if self.channel_layer is not None:
+            reasons.extend(self.channel_layer.readiness_reasons())
+        return reasons
 
     def liveness_reasons(self) -> list[str]:
         """A dead worker thread never comes back: only a restart restores the capacity."""
@@ -146,5 +216,7 @@ class AppServer:
 
     def close(self) -> None:
         """Stop the worker threads; each closes its own database connections."""
+        if self.channel_layer is not None:
+            self.channel_layer.stop()
         if self.pool is not None:
             self.pool.shutdown(timeout=2.0)

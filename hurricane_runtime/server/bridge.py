@@ -17,7 +17,7 @@ A response leaves in one of two shapes:
 import contextvars
 import io
 import logging
-import os
+import random
 import re
 import sys
 import threading
@@ -48,7 +48,29 @@ _NO_BODY_STATUS = frozenset({204, 304})
 
 
 def new_request_id() -> str:
-    return os.urandom(16).hex()
+    # 128 random bits without a system call; an id for correlating logs, not a secret.
+    return f"{random.getrandbits(128):032x}"
+
+
+_ENVIRON_KEYS: dict[str, str] = {}  # header name -> environ key ("" for: leave it out)
+_ENVIRON_KEYS_MAX = 1024  # header names come from clients: remember a bounded number
+
+
+def _environ_key(name: str) -> str:
+    """The WSGI environ key of a header field name, "" when it must not reach Django."""
+    if "_" in name:
+        # "X_Forwarded_For" would land in the same environ key as "X-Forwarded-For"; drop it
+        # so a client cannot spoof a proxy's header.
+        key = ""
+    else:
+        key = name.upper().replace("-", "_")
+        if key == "CONTENT_LENGTH" or key == "TRANSFER_ENCODING":
+            key = ""  # the body is already de-chunked and measured
+        elif key != "CONTENT_TYPE":
+            key = "HTTP_" + key
+    if len(_ENVIRON_KEYS) < _ENVIRON_KEYS_MAX:
+        _ENVIRON_KEYS[name] = key
+    return key
 
 
 class DjangoBridge:
@@ -64,6 +86,10 @@ class DjangoBridge:
         self.server_port = str(config.port)
         self.stream_timeout = config.body_timeout
         self.file_prefixes = self._file_prefixes(config)
+        # Django's WSGIHandler works this out per request; with our environ (no SCRIPT_URL,
+        # SCRIPT_NAME always "") it is FORCE_SCRIPT_NAME or "", so once is enough.
+        self.script_prefix = get_script_name({"SCRIPT_NAME": ""})
+        self._thread = threading.local()  # per worker thread: its base context
 
     @staticmethod
     def _file_prefixes(config) -> list[tuple[str, str, str]]:
@@ -95,9 +121,7 @@ class DjangoBridge:
 
     def environ(self, exchange, body: bytes) -> dict:
         start_line = exchange.start_line
-        path, _, query = start_line.path.partition("?")
-        if not path.startswith("/"):  # absolute-form request target
-            path = urlsplit(path).path or "/"
+        path, query, authority = exchange.target[:3]  # checked by validate.py
         environ = {
             "REQUEST_METHOD": start_line.method,
             "SCRIPT_NAME": "",
@@ -118,32 +142,42 @@ class DjangoBridge:
             "wsgi.run_once": False,
         }
         for name, value in exchange.headers.get_all():
-            if "_" in name:
-                # "X_Forwarded_For" would land in the same environ key as
-                # "X-Forwarded-For"; drop it so a client cannot spoof a proxy's header.
+            key = _ENVIRON_KEYS.get(name)
+            if key is None:
+                key = _environ_key(name)
+            if not key:
                 continue
-            key = name.upper().replace("-", "_")
-            if key == "CONTENT_TYPE":
-                environ[key] = value
-                continue
-            if key == "CONTENT_LENGTH" or key == "TRANSFER_ENCODING":
-                continue  # the body is already de-chunked and measured
-            key = "HTTP_" + key
             if key in environ:
                 environ[key] += "," + value
             else:
                 environ[key] = value
+        if authority is not None:
+            # RFC 9112 section 3.2.2: for absolute-form the target's authority is the host.
+            environ["HTTP_HOST"] = authority
         return environ
 
     # -- running a request ---------------------------------------------------------------
 
+    def _base_context(self) -> contextvars.Context:
+        """This worker thread's pristine context: only the script prefix is set in it.
+
+        Every request runs in a copy (O(1)), so whatever it sets, ours or Django's, is gone
+        with the copy; the copy only saves setting the script prefix (an asgiref ``Local``,
+        which starts empty in a brand-new context) once per request.
+        """
+        base = self._thread.__dict__.get("context")
+        if base is None:
+            base = self._thread.context = contextvars.Context()
+            base.run(set_script_prefix, self.script_prefix)
+        return base
+
     def run(self, exchange) -> None:
-        """Worker thread entry point: run the request in a fresh context."""
+        """Worker thread entry point: run the request in its own context."""
         exchange.queue_wait = time.perf_counter() - exchange.submitted_at
         if exchange.closed:  # the client left while the request waited for a worker
             self.post(exchange.abandon)
             return
-        contextvars.Context().run(self._run, exchange)
+        self._base_context().copy().run(self._run, exchange)
 
     def _run(self, exchange) -> None:
         headers = exchange.headers
@@ -162,7 +196,6 @@ class DjangoBridge:
         request = None
         try:
             environ = self.environ(exchange, body)
-            set_script_prefix(get_script_name(environ))
             signals.request_started.send(sender=self.__class__, environ=environ)
             request = WSGIRequest(environ)
             response = self._get_response(request)

@@ -8,8 +8,14 @@ request lines and headers, de-chunking bodies, keep-alive, timeouts for slow cli
 One ``Exchange`` is one request and its response. The loop fills it (headers, body), a worker
 runs it through Django (``bridge.py``) and hands the response back through the ``send_*``
 methods, which run on the loop again.
+
+Every request passes the same gate in ``headers_received``: its target, Host and framing are
+checked once (``validate.py``) and whatever Django could misread is answered 400 here. Chunked
+bodies are read by ``chunked.py`` (extensions and trailers allowed), and connections use
+``stream.AppStream``, so that a client that half-closes after its request still gets the answer.
 """
 
+import asyncio
 import logging
 import time
 
@@ -19,8 +25,12 @@ from tornado.httputil import (
     HTTPServerConnectionDelegate,
     ResponseStartLine,
 )
+from tornado.iostream import StreamClosedError, UnsatisfiableReadError
 
 from ..events import UNMATCHED_ROUTE, RequestRecord
+from .chunked import read_chunked_body
+from .connection import AppConnection
+from .validate import BadRequest, validate
 
 logger = logging.getLogger("hurricane_runtime")
 
@@ -34,6 +44,7 @@ class Exchange(HTTPMessageDelegate):
         "remote_addr",
         "start_line",
         "headers",
+        "target",
         "body",
         "body_size",
         "created_at",
@@ -59,6 +70,7 @@ class Exchange(HTTPMessageDelegate):
         self.created_at = time.monotonic()  # when the connection began waiting for headers
         context = getattr(conn, "context", None)
         self.remote_addr = getattr(context, "remote_ip", None) or ""
+        self.target = None  # validate.Request, once the request passed the gate
         self.body = None
         self.body_size = 0
         self.queue_wait = 0.0
@@ -76,7 +88,8 @@ class Exchange(HTTPMessageDelegate):
 
     @property
     def path(self) -> str:
-        return self.start_line.path.partition("?")[0]
+        target = self.target
+        return target.path if target is not None else self.start_line.path.partition("?")[0]
 
     # -- reading the request (HTTPMessageDelegate) ---------------------------------------
 
@@ -87,17 +100,52 @@ class Exchange(HTTPMessageDelegate):
         self.received = True
         server = self.server
         server.state.in_flight += 1
-        length = headers.get("Content-Length")
-        if length is not None:
+        target = self.target  # already checked when a subclass dispatched on it (asgi.py)
+        if target is None:
             try:
-                too_big = int(length) > server.max_body_size
-            except ValueError:
-                too_big = False  # Tornado answers 400 for a non-numeric Content-Length
-            if too_big:
-                self.reject(413, "Payload Too Large", b"Request body too large\n")
+                target = self.target = validate(start_line, headers)
+            except BadRequest as error:
+                reason = "Bad Request" if error.status == 400 else "Not Implemented"
+                self.reject(error.status, reason, f"{reason}: {error}\n".encode())
                 return None
+        length = target.content_length
+        if length is not None and length > server.max_body_size:
+            self.reject(413, "Payload Too Large", b"Request body too large\n")
+            return None
         self.body = []
+        if target.chunked:
+            return self._read_chunked_body()
         return None
+
+    async def _read_chunked_body(self) -> None:
+        """Read the chunked body here, before Tornado would: see ``chunked.py``.
+
+        Tornado reads a body only when the header fields announce one, so once the body is read
+        the announcement is removed; ``Expect: 100-continue`` is answered first, as Tornado would.
+        """
+        headers = self.headers
+        del headers["Transfer-Encoding"]
+        stream = self.conn.stream
+        if headers.get("Expect", "").lower() == "100-continue":
+            del headers["Expect"]
+            stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        server = self.server
+        try:
+            await asyncio.wait_for(
+                read_chunked_body(stream, self._take_chunk, server.max_header_size),
+                server.body_timeout,
+            )
+        except BadRequest as error:
+            self.reject(400, "Bad Request", f"Bad Request: {error}\n".encode())
+        except TimeoutError:
+            logger.info("timeout reading a chunked body from %s", self.remote_addr)
+            self.abort()
+        except (StreamClosedError, UnsatisfiableReadError):
+            self.abort()
+
+    def _take_chunk(self, data: bytes) -> bool:
+        self.data_received(data)
+        return not self.completed
 
     def data_received(self, chunk):
         if self.completed:
@@ -114,9 +162,24 @@ class Exchange(HTTPMessageDelegate):
             return
         self.submitted = True
         self.submitted_at = time.perf_counter()
-        # Learn about a client that leaves while its request waits or runs.
+        # The request is complete: a FIN from the client no longer closes the connection
+        # before the response is written (RFC 9112 section 9.6).
+        self.conn.stream.response_owed = True
+        if self.target.path == "*":
+            self._answer_options()
+            return
+        # Learn about a client that leaves (a reset) while its request waits or runs.
         self.conn.set_close_callback(self.on_connection_close)
         self.server.pool.submit(self.server.bridge.run, self)
+
+    def _answer_options(self) -> None:
+        """``OPTIONS *`` asks about the server, not a resource: the server answers it."""
+        keep_alive = self.keep_alive()
+        data = (
+            b"HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"
+            b"Content-Length: 0\r\n" + (b"" if keep_alive else b"Connection: close\r\n") + b"\r\n"
+        )
+        self.send_encoded(200, data, 0, not keep_alive)
 
     def on_connection_close(self):
         self.closed = True
@@ -246,6 +309,9 @@ class Exchange(HTTPMessageDelegate):
         if self.completed:
             return
         self.completed = True
+        stream = self.conn.stream
+        if stream is not None:
+            stream.response_owed = False
         server = self.server
         server.state.in_flight -= 1
         listeners = server.observers.request_finished
@@ -286,9 +352,15 @@ class AppDelegate(HTTPServerConnectionDelegate):
     def __init__(self, server):
         self.server = server
         self.connections: dict = {}  # server connection -> its current Exchange
+        # The dispatch hook: ``asgi.AsgiExchange`` when async views or websockets are on; it
+        # hands those to the event loop and everything else to ``Exchange`` unchanged.
+        self.exchange_class = Exchange
 
     def start_request(self, server_conn, request_conn):
-        exchange = Exchange(self.server, request_conn)
+        # Tornado made a plain HTTP1Connection; ours only parses the request head differently
+        # (strict CRLF, one check per field line), and nothing has been read yet.
+        request_conn.__class__ = AppConnection
+        exchange = self.exchange_class(self.server, request_conn)
         connections = self.connections
         if server_conn not in connections:
             _keep_nodelay(server_conn.stream)

@@ -11,9 +11,10 @@ import pytest
 
 from tests.helpers import TEMPLATE_DIR, bake, checkov_failures, checkov_scan
 
-PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 DATABASES = ("postgresql", "sqlite")
 MATRIX = [(python, database) for python in PYTHON_VERSIONS for database in DATABASES]
+# Django 6.1 needs Python 3.12 or newer; the Django line changes the lock, not the Dockerfile.
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,8 @@ def projects(tmp_path_factory):
     baked = {}
     for python, database in MATRIX:
         answers = {"python_version": python, "database": database}
+        if python != "3.11":
+            answers["django_version"] = "6.1"
         if database == "sqlite":
             answers["replicas"] = "1"
         baked[python, database] = bake(tmp_path_factory.mktemp("dockerfile"), **answers)
@@ -146,6 +149,6 @@ def test_dockerignore_is_an_allowlist(project):
     ]
     assert entries[0] == "*", "everything is ignored unless allowed"
     allowed = {entry[1:].rstrip("/") for entry in entries if entry.startswith("!")}
-    assert allowed >= {"manage.py", "requirements.lock", "hurricane_runtime"}
-    for never in (".env", ".venv", ".git", "db.sqlite3", "tests", "k8s"):
+    assert allowed >= {"manage.py", "pyproject.toml", "uv.lock", "hurricane_runtime"}
+    for never in (".env", ".venv", ".git", "db.sqlite3", "tests", "k8s", ".python-version"):
         assert never not in allowed, never

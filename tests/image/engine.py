@@ -130,28 +130,35 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def standin_rootfs_tar() -> Path:
-    """A tarball of Debian bookworm minbase with python3 and venv, built once and cached.
+def standin_rootfs_tar(
+    packages: tuple[str, ...] = STANDIN_PACKAGES, files: dict[str, str] | None = None
+) -> Path:
+    """A tarball of Debian bookworm minbase with ``packages`` (and ``files``, path -> text,
+    made executable), built once and cached.
 
-    The cache key is the suite, the packages and the mirror, so a change of any of them builds
-    a new one. A half-written tarball is never used: it is written aside and renamed.
+    The cache key is the suite, the packages, the files and the mirror, so a change of any of
+    them builds a new one. A half-written tarball is never used: it is written aside and renamed.
     """
+    files = files or {}
+    extra = "".join(f"{path}\0{text}\0" for path, text in sorted(files.items()))
     key = hashlib.sha256(
-        f"{STANDIN_SUITE} {' '.join(STANDIN_PACKAGES)} {debian_mirror()} v1".encode()
+        f"{STANDIN_SUITE} {' '.join(packages)} {debian_mirror()} v1{extra}".encode()
     ).hexdigest()[:12]
-    tarball = STANDIN_CACHE / f"pybase-{STANDIN_SUITE}-{key}.tar"
+    tarball = STANDIN_CACHE / f"{packages[0]}-{STANDIN_SUITE}-{key}.tar"
+    if packages == STANDIN_PACKAGES and not files:  # the name earlier runs cached it under
+        tarball = STANDIN_CACHE / f"pybase-{STANDIN_SUITE}-{key}.tar"
     if tarball.exists():
         return tarball
     if not shutil.which("debootstrap"):
         raise RuntimeError("debootstrap is not installed: cannot build the stand-in base")
     STANDIN_CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="pybase-", dir=STANDIN_CACHE) as tmp:
+    with tempfile.TemporaryDirectory(prefix="standin-", dir=STANDIN_CACHE) as tmp:
         rootfs = Path(tmp) / "rootfs"
         result = _run(
             [
                 "debootstrap",
                 "--variant=minbase",
-                f"--include={','.join(STANDIN_PACKAGES)}",
+                f"--include={','.join(packages)}",
                 STANDIN_SUITE,
                 str(rootfs),
                 debian_mirror(),
@@ -165,6 +172,11 @@ def standin_rootfs_tar() -> Path:
             for child in (rootfs / junk).glob("*"):
                 if child.is_file():
                     child.unlink()
+        for path, text in files.items():
+            target = rootfs / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            target.chmod(0o755)
         partial = Path(tmp) / "rootfs.tar"
         _run(["tar", "-C", str(rootfs), "-cf", str(partial), "."], check=True, timeout=300)
         os.replace(partial, tarball)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import bake, free_port, http_get, wait_for_status
+from tests.helpers import TEMPLATE_DIR, bake, free_port, http_get, wait_for_status
 from tests.image import engine as engines
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
@@ -68,9 +68,13 @@ def database():
 
 
 @pytest.fixture(scope="module")
-def image(engine, tmp_path_factory):
+def project(tmp_path_factory):
+    return bake(tmp_path_factory.mktemp("image"))
+
+
+@pytest.fixture(scope="module")
+def image(engine, project):
     """The image, built the way a person builds it: `make build` (deploy.mk) with our engine."""
-    project = bake(tmp_path_factory.mktemp("image"))
     repository, tag = "localhost/hurricane-image-test", uuid.uuid4().hex[:8]
     engines.import_standin(engine, BASE_TAG)
     build_args = f"--build-arg BASE_IMAGE={BASE_TAG}"
@@ -158,6 +162,8 @@ def test_image_holds_no_local_files_and_has_what_the_pod_needs(engine, image):
         "assert not os.path.exists('/app/tests'), 'tests leaked into the image';"
         "assert not os.path.exists('/run/secrets/ca'), 'the CA secret stayed';"
         "assert shutil.which('sleep'), 'preStop needs sleep';"
+        "assert not shutil.which('uv') and not os.path.exists('/opt/uv'), 'uv is a build tool';"
+        "assert not os.path.exists('/opt/venv/bin/pytest'), 'dev dependencies leaked';"
         "assert os.getuid() == 10001;"
         "assert list(pathlib.Path('/app/hurricane_service').rglob('*.pyc')), 'no bytecode';"
         "print('ok')"
@@ -208,6 +214,78 @@ def test_migrates_then_serves_hardened_and_stops_cleanly(engine, image, database
         logs = engine.run("logs", name, check=False)
         print(logs.stdout[-3000:], logs.stderr[-3000:])
         engine.run("rm", "--force", name, check=False)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def try_it_yourself_lines() -> list[str]:
+    """The shell lines of docs/container.md's "try it yourself" block, as a person copies them."""
+    text = (TEMPLATE_DIR / "docs" / "container.md").read_text()
+    block = text.split("<!-- try-it-yourself -->", 1)[1].lstrip("\n")
+    lines = []
+    for line in block.splitlines():
+        if not line.startswith("      "):
+            break
+        lines.append(line[6:])
+    return lines
+
+
+def test_docs_try_it_yourself_steps_work_as_written(engine, image, project, database):
+    """The page's steps, with the image this session built (`make build` is the fixture's) and
+    our engine; `.env` points at a fresh database as `make services` would."""
+    image, _, _ = image
+    if not (port_is_free(8000) and port_is_free(8001)):
+        pytest.skip("ports 8000/8001 of the default answers are taken on this machine")
+    lines = try_it_yourself_lines()
+    assert lines[0] == "make build TAG=try"
+    script = []
+    for line in lines[1:]:
+        if line.startswith("engine="):
+            line = f"engine='{' '.join(engine.prefix)}'"
+        elif line.startswith("image="):
+            assert "deploy.mk" in line
+            line = f"image='{image}'"
+        script.append(line)
+    env_file = project / ".env"
+    original = env_file.read_text()
+    env_file.write_text(
+        "\n".join(
+            f"DATABASE_URL={database}" if line.startswith("DATABASE_URL=") else line
+            for line in original.splitlines()
+        )
+        + "\n"
+    )
+    log = (project / "try-it.log").open("w+")
+    shell = subprocess.Popen(
+        ["bash", "-euc", "\n".join(script)],
+        cwd=project,
+        env={**os.environ, **engine.env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_status("http://127.0.0.1:8001/ready", timeout=90, process=shell)
+        code, _, body = http_get("http://127.0.0.1:8000/api/items/")
+        assert code == 200, body
+        assert json.loads(body) == {"items": []}
+    finally:
+        engine.run("stop", "--time", "20", "try-it", check=False, timeout=60)
+        try:
+            shell.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            shell.kill()
+        engine.run("rm", "--force", "try-it", check=False)
+        env_file.write_text(original)
+        log.seek(0)
+        print(log.read()[-3000:])
+        log.close()
 
 
 def assert_healthy(engine, name: str) -> None:

@@ -1,5 +1,6 @@
 """The pre-generation hook refuses bad answers with a message, and nothing is written."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -13,10 +14,19 @@ from tests.helpers import TEMPLATE_DIR, bake
 
 # answers -> a piece of the message that says what is wrong
 REFUSED = {
-    "slug not an identifier": ({"project_slug": "Orders-API"}, "not a lowercase Python identifier"),
-    "slug starts with digit": ({"project_slug": "1orders"}, "not a lowercase Python identifier"),
-    "slug double underscore": ({"project_slug": "orders__api"}, "single underscores"),
-    "slug trailing underscore": ({"project_slug": "orders_"}, "single underscores"),
+    "slug with dashes": ({"project_slug": "my-service"}, "'my-service' contains '-'"),
+    "slug uppercase": ({"project_slug": "Orders"}, "'Orders' contains uppercase letters"),
+    "slug starts with digit": ({"project_slug": "1abc"}, "'1abc' must start with a letter"),
+    "slug starts with underscore": ({"project_slug": "_abc"}, "must start with a letter"),
+    "slug double underscore": ({"project_slug": "orders__api"}, "contains '__'"),
+    "slug trailing underscore": ({"project_slug": "orders_"}, "ends with '_'"),
+    "slug with a dot": ({"project_slug": "orders.api"}, "contains '.': only a-z, 0-9 and '_'"),
+    "slug with a space": ({"project_slug": "orders api"}, "contains ' ': only a-z"),
+    "slug non-ascii": ({"project_slug": "café"}, "contains 'é': only a-z"),
+    "django 6.1 on python 3.11": (
+        {"django_version": "6.1", "python_version": "3.11"},
+        "django_version 6.1 needs Python 3.12 or newer, and python_version is 3.11",
+    ),
     "slug too long": ({"project_slug": "a" * 41}, "at most 40"),
     "slug keyword": ({"project_slug": "lambda"}, "Python keyword"),
     "slug soft keyword": ({"project_slug": "match"}, "Python keyword"),
@@ -83,13 +93,75 @@ def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, capfd, answers, 
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("name", "value"), [("python_version", "3.9"), ("database", "mysql")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("python_version", "3.9"), ("database", "mysql"), ("django_version", "4.2")],
+)
 def test_unknown_choice_is_refused_by_cookiecutter_before_anything_is_written(
     tmp_path, name, value
 ):
     with pytest.raises(ValueError, match="but the choices are"):
         bake(tmp_path, **{name: value})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_refusal_says_how_to_replay_the_answers_and_the_replay_works(tmp_path):
+    """The refused answers were saved by cookiecutter: the message names the file, and
+    `--replay-file` with one answer changed renders without asking anything again."""
+    replay_dir = tmp_path / "replay"
+    config = tmp_path / "config.yaml"
+    config.write_text(f"replay_dir: {replay_dir}\ncookiecutters_dir: {tmp_path / 'cc'}\n")
+    (tmp_path / "out").mkdir()
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config),
+            str(TEMPLATE_DIR),
+            "project_slug=my-service",
+            "app_port=9000",
+            "-o",
+            "out",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "cookiecutter --replay-file my-answers.json" in refused.stderr
+    saved_name = f"{TEMPLATE_DIR.name}.json"
+    assert f"~/.cookiecutter_replay/{saved_name}" in refused.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+
+    answers = json.loads((replay_dir / saved_name).read_text())
+    answers["cookiecutter"]["project_slug"] = "my_service"
+    (tmp_path / "my-answers.json").write_text(json.dumps(answers))
+    replayed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--config-file",
+            str(config),
+            "--replay-file",
+            "my-answers.json",
+            str(TEMPLATE_DIR),
+            "-o",
+            "out",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    settings = tmp_path / "out" / "my_service" / "my_service" / "settings" / "base.py"
+    assert 'env_str("HURRICANE_PORT", "9000")' in settings.read_text()
 
 
 def test_every_problem_is_reported_at_once(tmp_path, capfd):

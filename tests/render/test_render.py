@@ -1,14 +1,17 @@
 """Bake the template over its option matrix and treat every bake as a real project."""
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.helpers import TEMPLATE_DIR
+from tests.helpers import TEMPLATE_DIR, python_for_lock
 
 # Every single option change, then the combinations that interact (database x replicas,
 # database x ports, slug x derived names).
@@ -16,7 +19,16 @@ BAKES = {
     "default": {},
     "sqlite": {"database": "sqlite"},
     "python 3.11": {"python_version": "3.11"},
-    "python 3.13": {"python_version": "3.13"},
+    "python 3.12": {"python_version": "3.12"},
+    "python 3.14": {"python_version": "3.14"},
+    "django 6.1": {"django_version": "6.1"},
+    "django 6.1, python 3.12": {"django_version": "6.1", "python_version": "3.12"},
+    "django 6.1, python 3.14, sqlite": {
+        "django_version": "6.1",
+        "python_version": "3.14",
+        "database": "sqlite",
+    },
+    "django 5.2, python 3.14": {"django_version": "5.2", "python_version": "3.14"},
     "custom ports": {"app_port": "9000", "probe_port": "9100"},
     "swapped ports": {"app_port": "8001", "probe_port": "8000"},
     "project name with dashes": {"project_name": "Order-Intake Service"},
@@ -34,9 +46,9 @@ BAKES = {
         "description": 'Says "hi", C:\\path and <b>&</b>',
         "author_name": "O'Brien",
     },
-    "sqlite, python 3.13, custom ports": {
+    "sqlite, python 3.11, custom ports": {
         "database": "sqlite",
-        "python_version": "3.13",
+        "python_version": "3.11",
         "app_port": "9000",
         "probe_port": "9001",
     },
@@ -54,8 +66,11 @@ ALWAYS = [
     "README.md",
     "manage.py",
     "pyproject.toml",
-    "requirements.lock",
-    "requirements-dev.lock",
+    "uv.lock",
+    ".python-version",
+    ".env.example",
+    ".pre-commit-config.yaml",
+    "services.mk",
     "hurricane_runtime/__init__.py",
     "hurricane_runtime/config.py",
     "{slug}/__init__.py",
@@ -82,13 +97,25 @@ ALWAYS = [
     "docs/kubernetes.md",
 ]
 ONLY_POSTGRESQL = [
+    "compose.yaml",
     "docs/postgresql.md",
     "k8s/overlays/prod/hpa.yaml",
     "k8s/overlays/prod/pdb.yaml",
     "k8s/base/migrate-job.yaml",
 ]
 ONLY_SQLITE = ["docs/sqlite.md"]
-NEVER = ["docs/template.md", "docs/benchmarks.md", "hooks", "cookiecutter.json"]
+NEVER = [
+    "docs/template.md",
+    "docs/benchmarks.md",
+    "hooks",
+    "cookiecutter.json",
+    "requirements.lock",
+    "requirements-dev.lock",
+]
+
+
+# uv checks every bake's lock against its pyproject.toml, offline (the render session installs it).
+UV = shutil.which("uv") or "uv"
 
 
 def bake_ok(cookies, answers):
@@ -148,19 +175,97 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
         {"name": context["author_name"], "email": context["author_email"]}
     ]
 
+    assert (project / ".python-version").read_text().strip() == context["python_version"]
+    target = "py" + context["python_version"].replace(".", "")
+    assert pyproject["tool"]["ruff"]["target-version"] == target
+    check_lock(project, context)
+    if context["database"] == "postgresql":
+        check_compose(project)
+
     lint = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     fmt = run([sys.executable, "-m", "ruff", "format", "--no-cache", "--check", "."], project)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+def check_lock(project: Path, context) -> None:
+    """uv.lock fits pyproject.toml (checked by uv itself, offline) and the answers; the
+    project's own entry sits where `uv lock` keeps it, so a fresh `make lock` changes nothing."""
+    python = python_for_lock(context["django_version"])
+    if python is not None:  # uv needs an interpreter that fits requires-python
+        result = run([UV, "lock", "--check", "--offline", "--python", python], project)
+        assert result.returncode == 0, result.stderr
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    versions = {package["name"]: package["version"] for package in lock["package"]}
+    assert versions["django"].startswith(context["django_version"] + "."), versions["django"]
+    assert ("psycopg" in versions) is (context["database"] == "postgresql")
+    names = [package["name"] for package in lock["package"]]
+    assert names == sorted(names)
+    oldest = "3.12" if context["django_version"] == "6.1" else "3.11"
+    assert lock["requires-python"] == f">={oldest}"
+
+
+def check_compose(project: Path) -> None:
+    """compose.yaml against the compose specification's schema (bundled, offline), and the
+    shape `make services` relies on: health-checked PostgreSQL, data in a named volume, the
+    project's database created, and the URL in .env pointing at it."""
+    result = run(
+        ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    postgres = compose["services"]["postgres"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    volume = postgres["volumes"][0].split(":")[0]
+    assert volume in compose["volumes"]
+    slug = project.name
+    assert postgres["environment"]["POSTGRES_DB"] == slug
+    env = dict(
+        line.split("=", 1) for line in (project / ".env").read_text().splitlines() if "=" in line
+    )
+    assert env["DATABASE_URL"] == f"postgres://{slug}:{slug}@127.0.0.1:5432/{slug}"
+
+
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
 def test_dependencies_follow_the_database(cookies, database):
     project, _ = bake_ok(cookies, {"database": database})
-    for name in ("pyproject.toml", "requirements.lock", "requirements-dev.lock"):
-        text = (project / name).read_text()
-        assert ("psycopg" in text) is (database == "postgresql"), name
-        assert "django==" in text.lower() or name == "pyproject.toml"
+    text = (project / "pyproject.toml").read_text()
+    assert ("psycopg" in text) is (database == "postgresql")
+    assert ("psycopg" in (project / "uv.lock").read_text()) is (database == "postgresql")
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_env_example_lists_every_variable_the_settings_read(cookies, database):
+    project, _ = bake_ok(cookies, {"database": database})
+    read = set()
+    for path in (project / project.name / "settings").glob("*.py"):
+        text = path.read_text()
+        read |= set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z0-9_]+)"', text))
+        read |= set(re.findall(r'os\.environ(?:\.get\(|\[)\s*"([A-Z0-9_]+)"', text))
+    assert {"DATABASE_URL", "DJANGO_SECRET_KEY", "HURRICANE_PORT"} <= read
+    compose = project / "compose.yaml"
+    if compose.exists():
+        read |= set(re.findall(r"\$\{([A-Z0-9_]+)", compose.read_text()))
+    listed = re.findall(r"^([A-Z0-9_]+)=", (project / ".env.example").read_text(), re.MULTILINE)
+    assert sorted(listed) == sorted(set(listed)), "a variable is listed twice"
+    assert set(listed) == read
+    # Each one has its meaning on the comment line above it (or shares the one of its group).
+    lines = (project / ".env.example").read_text().splitlines()
+    for number, line in enumerate(lines):
+        if re.match(r"^[A-Z0-9_]+=", line):
+            above = [entry for entry in lines[:number] if entry.strip()][-1]
+            assert above.startswith("#") or re.match(r"^[A-Z0-9_]+=", above), line
+
+
+def test_pre_commit_runs_ruff_through_local_hooks(cookies):
+    project, _ = bake_ok(cookies, {})
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    assert {hook["id"] for hook in hooks} == {"ruff-check", "ruff-format"}
+    for hook in hooks:
+        assert hook["language"] == "system"
+        assert hook["entry"].startswith(".venv/bin/ruff ")
 
 
 def test_answers_reach_the_runtime_settings(cookies):
@@ -169,7 +274,7 @@ def test_answers_reach_the_runtime_settings(cookies):
     assert 'env_str("HURRICANE_PORT", "9000")' in base
     assert 'env_str("HURRICANE_PROBE_PORT", "9100")' in base
     pyproject = (project / "pyproject.toml").read_text()
-    assert 'target-version = "py312"' in pyproject
+    assert 'target-version = "py313"' in pyproject
 
 
 def test_local_secret_is_random_private_and_git_ignored(cookies):
@@ -200,12 +305,48 @@ def test_runtime_copy_is_the_template_runtime(cookies):
     assert copied == expected
 
 
-def test_next_steps_are_printed(cookies, capfd):
-    bake_ok(cookies, {"app_port": "9000"})
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_next_steps_fit_the_database(cookies, capfd, database):
+    bake_ok(cookies, {"app_port": "9000", "database": database})
     out = capfd.readouterr().out
     assert "make install" in out
     assert "make run" in out
     assert "http://127.0.0.1:9000/api/items/" in out
+    if database == "postgresql":
+        assert "make services" in out
+        assert out.index("make services") < out.index("make run")
+        assert "sqlite" not in out.lower()
+    else:
+        assert "make services" not in out
+        assert "postgresql" not in out.lower()
+
+
+def test_next_steps_name_the_real_folder(tmp_path):
+    (tmp_path / "out").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", str(TEMPLATE_DIR), "-o", "out"],
+        cwd=tmp_path,
+        env={**os.environ, "PWD": str(tmp_path)},  # as a shell sets it
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ready in ./out/hurricane_service" in result.stdout
+    assert "cd ./out/hurricane_service" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("author", "email"),
+    [
+        ("Jane Doe", "jane.doe@example.com"),
+        ("Ops Team", "ops.team@example.com"),
+        ("Zoë O'Brien", "zoe.o.brien@example.com"),
+    ],
+)
+def test_email_default_follows_the_author_name(cookies, author, email):
+    _, context = bake_ok(cookies, {"author_name": author})
+    assert context["author_email"] == email
 
 
 # How each database is named in text, for the test below.

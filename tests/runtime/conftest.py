@@ -204,55 +204,77 @@ def migrated_sqlite(tmp_path_factory) -> Path:
     return path
 
 
+def spawn_serve(
+    workdir: Path,
+    migrated_sqlite: Path,
+    *args: str,
+    env: dict | None = None,
+    database_url: str | None = None,
+    migrate: bool = True,
+    wait: bool = True,
+    port: int | None = None,
+    probe_port: int | None = None,
+    timeout: float = 60.0,
+    name: str = "serve",
+) -> Served:
+    """Start ``manage.py serve`` with its database and log in ``workdir`` (see ``start_serve``).
+
+    For a fixture wider than one test (a module-scoped server); the caller kills it.
+    """
+    if database_url is None:
+        database = workdir / f"{name}.sqlite3"
+        if migrate:
+            shutil.copy(migrated_sqlite, database)
+        database_url = f"sqlite:///{database}"
+    port = port or free_port()
+    probe_port = probe_port or free_port()
+    process_env = base_env(database_url)
+    process_env.update(
+        {
+            "HURRICANE_BIND": "127.0.0.1",
+            "HURRICANE_PORT": str(port),
+            "HURRICANE_PROBE_PORT": str(probe_port),
+            "HURRICANE_SHUTDOWN_DELAY": "0",
+            "HURRICANE_CHECK_INTERVAL": "0.2",
+        }
+    )
+    process_env.update(env or {})
+    log_path = workdir / f"{name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", *args],
+            cwd=TESTPROJECT,
+            env=process_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Own process group, so teardown also ends children (the autoreloader's).
+            start_new_session=True,
+        )
+    served = Served(proc, port, probe_port, log_path)
+    if wait:
+        try:
+            served.wait_probe("/startup", 200, timeout=timeout)
+        except BaseException:
+            served.kill()
+            raise
+    return served
+
+
 @pytest.fixture
 def start_serve(tmp_path, migrated_sqlite):
     """Factory: start ``manage.py serve`` of the test project (see the module docstring)."""
     started: list[Served] = []
 
-    def start(
-        *args: str,
-        env: dict | None = None,
-        database_url: str | None = None,
-        migrate: bool = True,
-        wait: bool = True,
-        port: int | None = None,
-        probe_port: int | None = None,
-        timeout: float = 60.0,
-    ) -> Served:
-        index = len(started)
-        if database_url is None:
-            database = tmp_path / f"db{index}.sqlite3"
-            if migrate:
-                shutil.copy(migrated_sqlite, database)
-            database_url = f"sqlite:///{database}"
-        port = port or free_port()
-        probe_port = probe_port or free_port()
-        process_env = base_env(database_url)
-        process_env.update(
-            {
-                "HURRICANE_BIND": "127.0.0.1",
-                "HURRICANE_PORT": str(port),
-                "HURRICANE_PROBE_PORT": str(probe_port),
-                "HURRICANE_SHUTDOWN_DELAY": "0",
-                "HURRICANE_CHECK_INTERVAL": "0.2",
-            }
+    def start(*args: str, **options) -> Served:
+        # Registered before it is waited for, so teardown kills a server that never started.
+        options.setdefault("wait", True)
+        wait = options.pop("wait")
+        served = spawn_serve(
+            tmp_path, migrated_sqlite, *args, name=f"serve{len(started)}", wait=False, **options
         )
-        process_env.update(env or {})
-        log_path = tmp_path / f"serve{index}.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "manage.py", "serve", *args],
-                cwd=TESTPROJECT,
-                env=process_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Own process group, so teardown also ends children (the autoreloader's).
-                start_new_session=True,
-            )
-        served = Served(proc, port, probe_port, log_path)
         started.append(served)
         if wait:
-            served.wait_probe("/startup", 200, timeout=timeout)
+            served.wait_probe("/startup", 200, timeout=options.get("timeout", 60.0))
         return served
 
     yield start

@@ -14,7 +14,7 @@ def observability_config(**overrides) -> SimpleNamespace:
         "no_metrics": False,
         "metrics_path": "/metrics",
         "webhook_url": "",
-        "webhook_secret": "",
+        "webhook_secret": (),
         "project_version": "",
     }
     return SimpleNamespace(**{**options, **overrides})

@@ -1,39 +1,36 @@
-"""A real webhook receiver on a loopback port; verifies signatures as the docs say."""
+"""A real webhook receiver on a loopback port; verifies with the ``standardwebhooks`` package.
 
-import hashlib
-import hmac
+The receiver does what docs/observability.md tells projects to do: verify the raw body with
+``standardwebhooks.Webhook(secret).verify(body, headers)`` (the Standard Webhooks reference
+library, not our code), answer 401 when that fails, and drop duplicates by ``webhook-id``.
+"""
+
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MAX_SKEW = 300  # seconds a signed timestamp may be old (or ahead) before it is a replay
-
-
-def verify_signature(secret: str, headers, body: bytes, now: float | None = None) -> bool:
-    """The receiver side of signing, exactly as documented for projects."""
-    timestamp = headers.get("X-Hurricane-Timestamp", "")
-    signature = headers.get("X-Hurricane-Signature", "")
-    if not timestamp.isdigit() or not signature.startswith("sha256="):
-        return False
-    if abs((now or time.time()) - int(timestamp)) > MAX_SKEW:
-        return False  # too old: a replay, or a clock far off
-    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return hmac.compare_digest("sha256=" + expected.hexdigest(), signature)
+from standardwebhooks import Webhook, WebhookVerificationError
 
 
 class Receiver:
-    """Collects POSTed events; can answer an error status for a while, or go down and come back."""
+    """Collects POSTed events; can answer any status for a while, or go down and come back.
+
+    ``events`` holds the verified payloads in arrival order, each with its ``webhook-id`` under
+    ``"_id"``; ``deliveries`` holds every attempt's raw (headers with lower-case names, body),
+    verified or not.
+    """
 
     def __init__(self, port: int = 0, secret: str | None = None):
         self.port = port
         self.secret = secret
         self.events: list[dict] = []  # in arrival order, duplicates dropped as documented
+        self.deliveries: list[tuple[dict, bytes]] = []
         self.seen_ids: set[str] = set()
         self.duplicates = 0
         self.bad_signatures = 0
         self.attempts = 0
-        self.answer_status = 200  # set to 500/400 to make it fail
+        self.answer_status = 200  # set to 500/410/302 to make it fail
+        self.answer_headers: dict[str, str] = {}
         self._changed = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -42,33 +39,46 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks/hurricane"
 
+    def verify(self, headers: dict, body: bytes) -> dict | None:
+        """The payload when the Standard Webhooks signature holds, else None."""
+        try:
+            return Webhook(self.secret).verify(body, headers)
+        except WebhookVerificationError:
+            return None
+
     def start(self) -> "Receiver":
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                headers = {name.lower(): value for name, value in self.headers.items()}
                 with receiver._changed:
                     receiver.attempts += 1
+                    receiver.deliveries.append((headers, body))
                     status = receiver.answer_status
-                    signed = receiver.secret is None or verify_signature(
-                        receiver.secret, self.headers, body
-                    )
-                    if status == 200 and not signed:
+                    if receiver.secret is None:
+                        payload = json.loads(body)
+                    else:
+                        payload = receiver.verify(headers, body)
+                    if 200 <= status < 300 and payload is None:
                         receiver.bad_signatures += 1
                         status = 401
-                    if status == 200:
-                        event = json.loads(body)
+                    if 200 <= status < 300:
                         # At least once: a retry after a timeout may repeat an event.
-                        if event["id"] in receiver.seen_ids:
+                        event_id = self.headers["webhook-id"]
+                        if event_id in receiver.seen_ids:
                             receiver.duplicates += 1
                         else:
-                            receiver.seen_ids.add(event["id"])
-                            receiver.events.append(event)
+                            receiver.seen_ids.add(event_id)
+                            receiver.events.append({**payload, "_id": event_id})
                     receiver._changed.notify_all()
+                    extra = dict(receiver.answer_headers)
                 self.send_response(status)
                 if 300 <= status < 400:
                     self.send_header("Location", "/somewhere-else")
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -100,6 +110,12 @@ class Receiver:
         with self._changed:
             self._changed.wait_for(lambda: len(self.events) >= count, timeout)
             return list(self.events)
+
+    def wait_attempts(self, count: int, timeout: float = 10.0) -> int:
+        """Wait until ``count`` attempts arrived (delivered or not); return how many did."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.attempts >= count, timeout)
+            return self.attempts
 
     def __enter__(self):
         return self if self._server is not None else self.start()

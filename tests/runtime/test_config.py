@@ -1,5 +1,7 @@
 """Options: one table, strict parsing, precedence flag > setting > environment > default."""
 
+import base64
+import importlib.util
 from types import SimpleNamespace
 
 import pytest
@@ -132,9 +134,32 @@ def test_probe_paths_must_differ():
         load({"readiness_probe": "/alive"})
 
 
+WHSEC = "whsec_" + base64.b64encode(b"k" * 32).decode()
+NEXT_WHSEC = "whsec_" + base64.b64encode(b"n" * 32).decode()
+
+
 def test_secret_is_hidden_in_the_summary():
-    summary = load(env={"HURRICANE_WEBHOOK_SECRET": "s3cret"}).summary()
+    summary = load(env={"HURRICANE_WEBHOOK_SECRET": WHSEC}).summary()
     assert summary["webhook_secret"] == "***"
+
+
+def test_several_webhook_secrets_for_rotation():
+    config = load(env={"HURRICANE_WEBHOOK_SECRET": f"{WHSEC} {NEXT_WHSEC}"})
+    assert config.webhook_secret == (WHSEC, NEXT_WHSEC)
+    settings = SimpleNamespace(HURRICANE_WEBHOOK_SECRET=[WHSEC])
+    assert load(settings=settings).webhook_secret == (WHSEC,)
+    assert load().webhook_secret == ()
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["s3cret", "whsec_", "whsec_not*base64", "whsec_" + base64.b64encode(b"short").decode()],
+)
+def test_a_secret_not_in_whsec_base64_form_stops_the_start(secret):
+    with pytest.raises(ConfigError, match="webhook_secret' from env") as error:
+        load(env={"HURRICANE_WEBHOOK_SECRET": f"{WHSEC} {secret}"})
+    assert "whsec_ and the base64 of 24 to 64 random bytes" in str(error.value)
+    assert secret not in str(error.value).replace("whsec_ and", "")  # never echoed
 
 
 def test_serve_reports_a_bad_value_without_traceback(start_serve):
@@ -162,3 +187,17 @@ def test_serve_flag_beats_setting_beats_env(start_serve):
         port=setting_port,
     )
     assert served.get("/json/")[0] == 200
+
+
+def test_loop_choice_and_uvloop_must_be_installed_to_insist_on_it(monkeypatch):
+    assert load().loop == "auto"
+    assert load({"loop": "asyncio"}).loop == "asyncio"
+    with pytest.raises(ConfigError, match="option 'loop'"):
+        load({"loop": "trio"})
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "uvloop" else real_find_spec(name)
+    )
+    with pytest.raises(ConfigError, match="uvloop is not installed"):
+        load(env={"HURRICANE_LOOP": "uvloop"})
+    assert load().loop == "auto"  # auto falls back to asyncio without complaint

@@ -261,7 +261,7 @@ def test_drain_requeues_handlers_that_outlive_the_drain_timeout(rabbitmq, amqp_q
         return drained, loop.time() - began
 
     drained, took = asyncio.run(scenario())
-    assert drained is False and took < 5
+    assert drained is True and took < 5  # what outlived the timeout is back in the queue
     assert sorted(asyncio.run(drain_queue(amqp_queue))) == [b"a", b"b", b"c", b"d"]
 
 

@@ -1,5 +1,6 @@
 """Metrics, webhooks and JSON logs of a real ``manage.py serve`` (fixture ``start_serve``)."""
 
+import base64
 import json
 import re
 import signal
@@ -12,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from receiver import Receiver
 
-SECRET = "e2e-secret"
+SECRET = "whsec_" + base64.b64encode(b"end-to-end-webhook-secret-bytes!").decode()
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -96,15 +97,17 @@ def test_webhooks_arrive_signed_on_startup_and_on_sigterm(start_serve):
         served.stop()
         events = receiver.wait_for(len(up) + 1)
 
-    assert receiver.bad_signatures == 0
-    kinds = [(e["type"], e["status"]) for e in events]
-    assert ("startup", "healthy") in kinds[: len(up)]
-    assert ("readiness", "healthy") in kinds[: len(up)]
-    assert kinds[-1] == ("readiness", "unhealthy"), kinds  # the SIGTERM flipped readiness
-    assert events[-1]["reason"] == "draining"
-    assert [e["sequence"] for e in events] == sorted(e["sequence"] for e in events)
-    assert {e["pod"] for e in events} == {"testproject-abc"}
-    assert {e["version"] for e in events} == {"9.9.9"}
+    assert receiver.bad_signatures == 0  # every event verified by standardwebhooks
+    kinds = [(e["type"], e["data"]["status"]) for e in events]
+    assert ("hurricane.startup.changed", "healthy") in kinds[: len(up)]
+    assert ("hurricane.readiness.changed", "healthy") in kinds[: len(up)]
+    # The SIGTERM flipped readiness.
+    assert kinds[-1] == ("hurricane.readiness.changed", "unhealthy"), kinds
+    assert events[-1]["data"]["reason"] == "draining"
+    sequences = [e["data"]["sequence"] for e in events]
+    assert sequences == sorted(sequences)
+    assert {e["data"]["pod"] for e in events} == {"testproject-abc"}
+    assert {e["data"]["version"] for e in events} == {"9.9.9"}
 
 
 def test_json_access_logs_parse_line_by_line_and_echo_request_ids(start_serve):
@@ -258,6 +261,10 @@ def test_a_failed_startup_is_reported_before_the_process_exits(start_serve):
         )
         assert served.wait_exit(timeout=60) != 0
         events = receiver.wait_for(1, timeout=5)
-    failures = [e for e in events if (e["type"], e["status"]) == ("startup", "unhealthy")]
+    failures = [
+        e
+        for e in events
+        if (e["type"], e["data"]["status"]) == ("hurricane.startup.changed", "unhealthy")
+    ]
     assert failures, events
-    assert "no_such_management_command" in failures[-1]["reason"]
+    assert "no_such_management_command" in failures[-1]["data"]["reason"]

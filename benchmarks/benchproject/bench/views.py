@@ -35,3 +35,8 @@ def cpu_view(request):
     for number in range(loops):
         total += number * number
     return JsonResponse({"total": total})
+
+
+async def async_hello_view(request):
+    """The async twin of ``json_view``: served on the event loop through ASGI."""
+    return JsonResponse({"message": "hello", "numbers": [1, 2, 3]})

@@ -48,12 +48,23 @@ def database_from_env(default_url: str | None) -> dict:
             "DATABASE_URL is not set, e.g. postgres://user:password@host:5432/name "
             "or sqlite:////var/lib/app/db.sqlite3."
         )
-    return dj_database_url.parse(
+    database = dj_database_url.parse(
         url,
         # Each worker thread keeps its connection for a minute and checks it before reuse.
         conn_max_age=env_int("DJANGO_DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
+{%- if cookiecutter.database == "postgresql" %}
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        # Bounded waits: a database that does not answer must fail a request (and readiness)
+        # in seconds, not hold a worker thread until the drain timeout. Parameters in the URL
+        # (?connect_timeout=...&options=...) win over these defaults.
+        options = database.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", env_int("DJANGO_DB_CONNECT_TIMEOUT", 5))
+        statement_timeout = env_int("DJANGO_DB_STATEMENT_TIMEOUT", 30_000)
+        options.setdefault("options", f"-c statement_timeout={statement_timeout}")
+{%- endif %}
+    return database
 
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
@@ -123,4 +134,7 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["stdout"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    # Django's own logging config gives "django" a console handler of its own (active with
+    # DEBUG): without this every Django line, like the autoreloader's, would print twice.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }

@@ -1,24 +1,12 @@
 """Settings for a developer machine, the default of `manage.py`: debug on, SQLite in the
-project folder unless DATABASE_URL is set, the secret key from the git-ignored `.env`."""
-
-import os
-from pathlib import Path
+project folder unless DATABASE_URL is set (PostgreSQL projects set it in `.env` to the database
+of `make services`), the secret key from the git-ignored `.env`."""
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .dotenv import read_env_file
 
-def read_env_file(path: Path) -> None:
-    """Put KEY=VALUE lines of ``path`` into the environment; variables already set win."""
-    if not path.is_file():
-        return
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            os.environ.setdefault(key.strip(), value.strip())
-
-
-read_env_file(Path(__file__).resolve().parent.parent.parent / ".env")
+read_env_file()
 
 from .base import *  # noqa: E402,F403
 from .base import env_bool, env_list, env_str  # noqa: E402

@@ -1,9 +1,14 @@
-"""Settings for pytest: an in-memory SQLite database unless DATABASE_URL is set."""
+"""Settings for pytest: an in-memory SQLite database unless DATABASE_URL is set (in the
+environment or in `.env`, where PostgreSQL projects point it at `make services`' database)."""
 
 import os
 
-from .base import *  # noqa: F403
-from .base import database_from_env
+from .dotenv import read_env_file
+
+read_env_file()
+
+from .base import *  # noqa: E402,F403
+from .base import database_from_env  # noqa: E402
 
 SECRET_KEY = "test-only-secret-key-never-used-outside-the-test-suite"  # noqa: S105
 ALLOWED_HOSTS = ["testserver", "localhost"]

@@ -70,6 +70,27 @@ if "TESTPROJECT_SETTING_PORT" in os.environ:
 if "TESTPROJECT_SETTING_WORKERS" in os.environ:
     HURRICANE_WORKERS = int(os.environ["TESTPROJECT_SETTING_WORKERS"])
 
+# Async views and websockets (``serve --websockets``): the project's ASGI application with
+# Channels routes, the Origin check's allowed sites, and the channel layer. Redis when
+# ``TESTPROJECT_REDIS_URL`` is set (group messages across processes; the pub/sub layer with
+# ``TESTPROJECT_CHANNEL_LAYER=pubsub``), else in memory.
+if "TESTPROJECT_NO_ASGI_APPLICATION" not in os.environ:
+    ASGI_APPLICATION = "testproject.asgi.application"
+WEBSOCKET_ALLOWED_ORIGINS = ["http://allowed.example"]
+if os.environ.get("TESTPROJECT_REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": (
+                "channels_redis.pubsub.RedisPubSubChannelLayer"
+                if os.environ.get("TESTPROJECT_CHANNEL_LAYER") == "pubsub"
+                else "channels_redis.core.RedisChannelLayer"
+            ),
+            "CONFIG": {"hosts": [os.environ["TESTPROJECT_REDIS_URL"]]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
 # Celery (the worker and beat tests). Safe defaults as docs/celery.md recommends them.
 CELERY_BROKER_URL = os.environ.get("TESTPROJECT_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TESTPROJECT_CELERY_QUEUE", "celery")
