@@ -4,6 +4,7 @@ Workers run as subprocesses of the test project against the machine's RabbitMQ a
 network is cut with a ``TcpProxy`` in the test, never by stopping a shared service.
 """
 
+import base64
 import contextlib
 import os
 import signal
@@ -149,13 +150,14 @@ def test_tagged_checks_also_decide_a_workers_readiness_and_liveness(
 def test_state_changes_reach_the_webhook_and_the_last_one_is_sent_before_exit(
     start_celery, rabbitmq_url
 ):
-    with Receiver(secret="celery-secret") as receiver:
+    secret = "whsec_" + base64.b64encode(b"celery-worker-webhook-secret-32b").decode()
+    with Receiver(secret=secret) as receiver:
         worker = start_celery(
             "worker",
             broker_url=rabbitmq_url,
             env={
                 "HURRICANE_WEBHOOK_URL": receiver.url,
-                "HURRICANE_WEBHOOK_SECRET": "celery-secret",
+                "HURRICANE_WEBHOOK_SECRET": secret,
                 "POD_NAME": "worker-abc",
             },
         )
@@ -163,11 +165,14 @@ def test_state_changes_reach_the_webhook_and_the_last_one_is_sent_before_exit(
         assert worker.stop(timeout=30) == 0
         events = receiver.wait_for(len(up) + 1)
     assert receiver.bad_signatures == 0
-    kinds = [(event["type"], event["status"]) for event in events]
-    assert {("startup", "healthy"), ("readiness", "healthy")} <= set(kinds[: len(up)])
-    assert kinds[-1] == ("readiness", "unhealthy"), kinds
-    assert "draining" in events[-1]["reason"]
-    assert {event["pod"] for event in events} == {"worker-abc"}
+    kinds = [(event["type"], event["data"]["status"]) for event in events]
+    assert {
+        ("hurricane.startup.changed", "healthy"),
+        ("hurricane.readiness.changed", "healthy"),
+    } <= set(kinds[: len(up)])
+    assert kinds[-1] == ("hurricane.readiness.changed", "unhealthy"), kinds
+    assert "draining" in events[-1]["data"]["reason"]
+    assert {event["data"]["pod"] for event in events} == {"worker-abc"}
 
 
 @pytest.mark.slow
