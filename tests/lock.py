@@ -1,11 +1,11 @@
 """Regenerate the template's `uv.lock`: `python tests/lock.py` (needs uv).
 
-Bakes the project once per database and Django line (the answers that change its
-dependencies; the Python answer does not: every lock resolves for every Python the Django line
-supports), runs `uv lock` in each bake and writes the results back into the template as one
-Jinja file, one branch per combination. The post-generation hook moves the project's own entry
-to its sorted place, so a fresh project's `uv lock` changes nothing. `nox -s project` fails
-when the lock is stale.
+Bakes the project once per combination of the answers that change its dependencies
+(database, Django line, AMQP consumer; the Python answer does not: every lock resolves for
+every Python the Django line supports), runs `uv lock` in each bake and writes the results back
+into the template as one Jinja file, one branch per combination. The post-generation hook moves
+the project's own entry to its sorted place, so a fresh project's `uv lock` changes nothing.
+`nox -s project` fails when the lock is stale.
 """
 
 import itertools
@@ -19,29 +19,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers import TEMPLATE_DIR, bake  # noqa: E402
 
 SLUG = "lock_probe"
-DATABASES = ("postgresql", "sqlite")
-DJANGO_LINES = ("5.2", "6.1")
+# The answers that change the dependencies, and their choices: one lock per combination.
+VARIANTS = {
+    "database": ("postgresql", "sqlite"),
+    "django_version": ("5.2", "6.1"),
+    "amqp_consumer": ("no", "yes"),
+}
 
 
 def main() -> None:
     parts = ["{%- set name = cookiecutter.project_slug.replace('_', '-') -%}\n"]
     with tempfile.TemporaryDirectory() as tmp:
-        combinations = list(itertools.product(DATABASES, DJANGO_LINES))
-        for index, (database, django) in enumerate(combinations):
-            project = bake(
-                Path(tmp) / f"{database}-{django}",
-                project_slug=SLUG,
-                database=database,
-                django_version=django,
-            )
+        combinations = [
+            dict(zip(VARIANTS, values, strict=True))
+            for values in itertools.product(*VARIANTS.values())
+        ]
+        for index, answers in enumerate(combinations):
+            folder = Path(tmp) / "-".join(answers.values())
+            project = bake(folder, project_slug=SLUG, **answers)
             (project / "uv.lock").unlink()
             subprocess.run(["uv", "lock", "--quiet"], cwd=project, check=True)
             text = (project / "uv.lock").read_text(encoding="utf-8")
             keyword = "if" if index == 0 else "elif"
-            parts.append(
-                f'{{% {keyword} cookiecutter.database == "{database}" '
-                f'and cookiecutter.django_version == "{django}" -%}}\n'
+            condition = " and ".join(
+                f'cookiecutter.{name} == "{value}"' for name, value in answers.items()
             )
+            parts.append(f"{{% {keyword} {condition} -%}}\n")
             parts.append(text.replace(f'name = "{SLUG.replace("_", "-")}"', 'name = "{{ name }}"'))
     parts.append("{% endif -%}\n")
     target = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "uv.lock"

@@ -103,7 +103,7 @@ deploy: _need_cluster _need_digest _kustomization ## Apply OVERLAY with the push
 		echo "make deploy: the Secret '$(APP_NAME)' does not exist in namespace '$(NAMESPACE)'." >&2; \
 		echo "Create the namespace and the Secret first (see k8s/secret.example.yaml), e.g.:" >&2; \
 		echo "  $(KUBECTL) create namespace $(NAMESPACE)" >&2; \
-		echo "  $(KUBECTL) -n $(NAMESPACE) create secret generic $(APP_NAME) --from-literal=DJANGO_SECRET_KEY=... {% if cookiecutter.database == 'postgresql' %}--from-literal=DATABASE_URL=postgres://...{% endif %}" >&2; \
+		echo "  $(KUBECTL) -n $(NAMESPACE) create secret generic $(APP_NAME) --from-literal=DJANGO_SECRET_KEY=... {% if cookiecutter.database == 'postgresql' %}--from-literal=DATABASE_URL=postgres://...{% endif %}{% if cookiecutter.__rabbitmq == 'yes' %} --from-literal=AMQP_URL=amqps://...{% endif %}" >&2; \
 		rm -rf $(DEPLOY_DIR); exit 1; }
 	@# A Job's pod template is immutable: the previous migration Job goes before the new one.
 	$(if $(HAS_MIGRATE_JOB),$(KUBECTL) -n $(NAMESPACE) delete job $(APP_NAME)-migrate --ignore-not-found --wait=true)
@@ -122,6 +122,9 @@ ifneq ($(HAS_MIGRATE_JOB),)
 	done; echo "make deploy: the migration Job did not finish within $(MIGRATE_TIMEOUT) s." >&2; exit 1
 endif
 	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(APP_NAME) --timeout=$(ROLLOUT_TIMEOUT)
+{%- if cookiecutter.amqp_consumer == "yes" %}
+	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(APP_NAME)-consumer --timeout=$(ROLLOUT_TIMEOUT)
+{%- endif %}
 
 undeploy: _need_cluster _kustomization ## Delete everything OVERLAY created (its namespace too, with the Secret)
 	$(KUBECTL) delete -k $(DEPLOY_DIR) --ignore-not-found --wait=false; status=$$?; rm -rf $(DEPLOY_DIR); exit $$status

@@ -2,14 +2,21 @@
 applies it (image pinned by digest), validates strictly against the oldest and newest Kubernetes
 we support, passes checkov with every exception explained, and follows our rules: Pod Security
 Standard "restricted", probes on the runtime's own ports and paths, a grace period that covers
-the runtime's shutdown, no removed apiVersions, recommended labels."""
+the runtime's shutdown, no removed apiVersions, recommended labels. Bakes with the AMQP consumer
+also get their consumer Deployment judged by the runtime's own audit, and the optional KEDA
+component validated against our strict schemas of KEDA's objects (`schemas/`)."""
 
+import copy
+import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -42,7 +49,11 @@ BAKES = {
         "public_host": "orders.shop.example.org",
         "image_name": "ghcr.io/acme/order-desk",
     },
+    "consumer": {"amqp_consumer": "yes", "app_port": "9000", "probe_port": "9100"},
+    "consumer-sqlite": {"amqp_consumer": "yes", "database": "sqlite", "replicas": "1"},
 }
+CONSUMER_BAKES = [name for name, answers in BAKES.items() if answers.get("amqp_consumer") == "yes"]
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
 OVERLAYS = ("dev", "prod")
 # What `make push` would have recorded: every rendering pins the image by this digest.
 DIGEST = "sha256:" + "5e" * 32
@@ -89,9 +100,24 @@ class Rendered:
         assert len(found) == 1, f"expected one {kind}, found {len(found)}"
         return found[0]
 
+    def component(self, kind: str, component: str) -> list[dict]:
+        return [
+            doc
+            for doc in self.of_kind(kind)
+            if doc["metadata"]["labels"].get("app.kubernetes.io/component") == component
+        ]
+
     @property
     def deployment(self) -> dict:
-        return self.one("Deployment")
+        """The web Deployment (a consumer bake has a second one, see `consumer`)."""
+        (web,) = self.component("Deployment", "web")
+        return web
+
+    @property
+    def consumer(self) -> dict | None:
+        found = self.component("Deployment", "consumer")
+        assert len(found) <= 1
+        return found[0] if found else None
 
     @property
     def web(self) -> dict:
@@ -196,11 +222,12 @@ def test_validator_bundles_the_supported_versions():
 
 
 @pytest.fixture(scope="session")
-def checkov_report(rendered, tmp_path_factory) -> dict:
-    """checkov over every overlay of every bake, in one run."""
+def checkov_report(rendered, keda_rendered, tmp_path_factory) -> dict:
+    """checkov over every overlay of every bake, KEDA component included, in one run."""
     folder = tmp_path_factory.mktemp("checkov")
     for (bake_name, overlay), r in rendered.items():
         (folder / f"{bake_name}-{overlay}.yaml").write_text(r.text)
+    (folder / "consumer-prod-keda.yaml").write_text(keda_rendered.text)
     return checkov_scan(folder, "kubernetes")
 
 
@@ -635,6 +662,20 @@ def test_deploy_applies_then_waits_for_migrations_then_the_rollout(projects, tmp
     assert deployed_images(applied) == {f"{IMAGE}@{digest}"}
 
 
+def test_deploy_waits_for_the_consumer_rollout_too(projects, tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project, _ = projects["consumer"]
+    record_push(project, "9.9.9", "sha256:" + "9" * 64)
+    result, calls, _ = run_deploy(project, tmp_path)
+    assert result.returncode == 0, result.stderr
+    rollouts = [call for call in calls if "rollout status" in call]
+    assert [call.split()[4] for call in rollouts] == [
+        "deployment/hurricane-service",
+        "deployment/hurricane-service-consumer",
+    ]
+
+
 def test_deploy_refuses_an_image_that_was_not_pushed(projects, tmp_path):
     project, _ = projects["default"]
     result, calls, _ = run_deploy(project, tmp_path, tag="not-pushed")
@@ -732,3 +773,309 @@ def test_failed_push_records_nothing(projects, tmp_path):
     assert result.returncode != 0
     record = project / ".image-digests"
     assert "push-refused" not in (record.read_text() if record.exists() else "")
+
+
+# -- the AMQP consumer ------------------------------------------------------------------------
+
+
+def consumer_bake(rendered: Rendered) -> bool:
+    return rendered.answers.get("amqp_consumer") == "yes"
+
+
+def egress_ports(rendered: Rendered) -> set[int]:
+    return {
+        port["port"]
+        for policy in rendered.of_kind("NetworkPolicy")
+        for rule in policy["spec"].get("egress", [])
+        for port in rule.get("ports", [])
+    }
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_the_consumer_exists_only_when_chosen(rendered, projects, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    chosen = consumer_bake(r)
+    assert (r.consumer is not None) is chosen
+    # The broker is reached over AMQP and AMQP over TLS, and only by projects that use one.
+    assert ({5672, 5671} <= egress_ports(r)) is chosen
+    assert bool({5672, 5671} & egress_ports(r)) is chosen
+    project, _ = projects[bake_name]
+    secret = yaml.safe_load((project / "k8s" / "secret.example.yaml").read_text())
+    assert ("AMQP_URL" in secret["stringData"]) is chosen
+    components = project / "k8s" / "components"
+    keda = chosen and r.answers.get("database", "postgresql") == "postgresql"
+    assert (components / "keda-consumer").is_dir() is keda
+    assert components.is_dir() is keda, "no empty folder is left behind"
+
+
+def consumer_cases():
+    return [case for case in CASES if case[0] in CONSUMER_BAKES]
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), consumer_cases())
+def test_consumer_runs_the_example_handler_with_the_runtime_probes(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    slug = r.project.name
+    spec = r.consumer["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    # Exec form: the runtime is PID 1 and receives SIGTERM itself.
+    assert container["command"] == [
+        "python",
+        "manage.py",
+        "consume",
+        f"{slug}.items.handlers.handle",
+        "--queue",
+        "items",
+    ]
+    assert "args" not in container
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"probes": r.settings["HURRICANE_PROBE_PORT"]}
+    for probe, path in RUNTIME_PROBE_PATHS.items():
+        assert container[probe]["httpGet"] == {"path": path, "port": "probes"}, probe
+    liveness = container["livenessProbe"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
+    env = {**r.config_map_data(), **r.env(container)}
+    startup = container["startupProbe"]
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    assert env["HURRICANE_CHECK_MIGRATIONS"] == "true"
+    assert budget >= float(env["HURRICANE_CHECK_MIGRATIONS_TIMEOUT"]) + 30
+    assert int(env["HURRICANE_CONCURRENCY"]) >= 1
+    # The broker URL (AMQP_URL) comes from the Secret, never from the manifests.
+    assert {"secretRef": {"name": r.deployment["metadata"]["name"]}} in container["envFrom"]
+    assert "AMQP_URL" not in env
+    # No Service: nothing connects to a consumer.
+    pod_labels = r.consumer["spec"]["template"]["metadata"]["labels"]
+    for service in r.of_kind("Service"):
+        assert not service["spec"]["selector"].items() <= pod_labels.items()
+    assert pod_labels["app.kubernetes.io/component"] == "consumer"
+    # Its own ingress policy: the probe and metrics port, from the monitoring namespace only.
+    selector = r.consumer["spec"]["selector"]["matchLabels"]
+    (policy,) = [
+        doc["spec"]
+        for doc in r.of_kind("NetworkPolicy")
+        if doc["spec"]["podSelector"].get("matchLabels") == selector
+    ]
+    assert [port["port"] for rule in policy["ingress"] for port in rule["ports"]] == ["probes"]
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), consumer_cases())
+def test_consumer_grace_period_covers_shutdown_delay_and_drain(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    (container,) = r.consumer["spec"]["template"]["spec"]["containers"]
+    env = {**r.config_map_data(), **r.env(container)}
+    delay = float(env.get("HURRICANE_SHUTDOWN_DELAY", r.settings["HURRICANE_SHUTDOWN_DELAY"]))
+    drain = float(env.get("HURRICANE_DRAIN_TIMEOUT", r.settings["HURRICANE_DRAIN_TIMEOUT"]))
+    # Nothing routes traffic to a consumer: no preStop sleep, no shutdown delay.
+    assert "lifecycle" not in container
+    assert delay == 0
+    grace = r.consumer["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    margin = grace - (delay + drain)
+    assert 1 <= margin <= 30, f"grace {grace}s vs delay {delay} + drain {drain}"
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), consumer_cases())
+def test_consumer_shares_the_sqlite_file_on_the_web_pods_node(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    spec = r.consumer["spec"]
+    if r.answers.get("database") != "sqlite":
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert "affinity" not in spec["template"]["spec"]
+        assert "replicas" not in spec or overlay == "dev"
+        return
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    # A ReadWriteOnce volume is mounted on one node: the consumer runs where the web pod runs.
+    (term,) = spec["template"]["spec"]["affinity"]["podAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    web_labels = r.deployment["spec"]["template"]["metadata"]["labels"]
+    assert term["labelSelector"]["matchLabels"].items() <= web_labels.items()
+    claim = r.one("PersistentVolumeClaim")["metadata"]["name"]
+    volumes = {v["name"]: v for v in spec["template"]["spec"]["volumes"]}
+    (container,) = spec["template"]["spec"]["containers"]
+    data = next(m for m in container["volumeMounts"] if m["mountPath"] == "/data")
+    assert volumes[data["name"]]["persistentVolumeClaim"] == {"claimName": claim}
+
+
+def audit(project: Path, manifests: Path) -> subprocess.CompletedProcess:
+    """`manage.py hurricane_audit` of the bake, with production settings, over ``manifests``."""
+    database = "postgres://user:password@db.example.com:5432/service"
+    if "psycopg" not in (project / "pyproject.toml").read_text():
+        database = "sqlite:////tmp/never-opened.sqlite3"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("HURRICANE_", "DJANGO_")) and key not in {"DATABASE_URL", "AMQP_URL"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE=f"{project.name}.settings.production",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="service.example.com",
+        DATABASE_URL=database,
+    )
+    return subprocess.run(
+        [sys.executable, "manage.py", "hurricane_audit", "--manifests", str(manifests)]
+        + ["--format", "json", "--fail-level", "WARNING"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("bake_name", CONSUMER_BAKES)
+def test_the_audit_finds_nothing_on_the_consumer(rendered, bake_name, tmp_path):
+    """The runtime's audit judges consume containers with consume's own options (grace period
+    against its drain, probes on its probe port). Every overlay, images pinned by digest."""
+    for overlay in OVERLAYS:
+        (tmp_path / f"{overlay}.yaml").write_text(rendered[bake_name, overlay].text)
+    project = rendered[bake_name, "prod"].project
+    result = audit(project, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["findings"] == []
+
+    # The audit does read the consumer: a grace period shorter than its drain is found.
+    docs = list(rendered[bake_name, "prod"].docs)
+    short = copy.deepcopy(rendered[bake_name, "prod"].consumer)
+    short["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 10
+    docs = [short if doc is rendered[bake_name, "prod"].consumer else doc for doc in docs]
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "prod.yaml").write_text(yaml.safe_dump_all(docs))
+    found = audit(project, broken)
+    ids = {finding["id"] for finding in json.loads(found.stdout)["findings"]}
+    assert ids == {"hurricane.E106"}, found.stdout + found.stderr
+
+
+# -- KEDA: the optional autoscaler of the consumer --------------------------------------------
+
+KEDA_API_VERSION = "keda.sh/v1alpha1"
+
+
+def keda_snippet() -> str:
+    """What docs/amqp.md tells people to add to an overlay; the tests add exactly that."""
+    page = (TEMPLATE_DIR / "docs" / "amqp.md").read_text(encoding="utf-8")
+    match = re.search(r"```yaml\n(components:\n  - \.\./\.\./components/keda-consumer\n)```", page)
+    assert match, "docs/amqp.md shows how to enable k8s/components/keda-consumer"
+    return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def keda_rendered(projects, tmp_path_factory) -> Rendered:
+    """The PostgreSQL consumer bake's prod overlay with the KEDA component, as docs/amqp.md says."""
+    source, answers = projects["consumer"]
+    project = tmp_path_factory.mktemp("keda") / source.name
+    shutil.copytree(source, project)
+    overlay = project / "k8s" / "overlays" / "prod" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "\n" + keda_snippet())
+    result = make(project, "manifests", "OVERLAY=prod", f"KUBECTL={kubectl()}", f"DIGEST={DIGEST}")
+    assert result.returncode == 0, result.stderr
+    return Rendered(project, answers, "prod", result.stdout)
+
+
+def schema(kind: str) -> dict:
+    name = {
+        "ScaledObject": "keda-scaledobject",
+        "TriggerAuthentication": "keda-triggerauthentication",
+    }
+    loaded = json.loads((SCHEMAS / f"{name[kind]}.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(loaded)
+    return loaded
+
+
+def schema_errors(doc: dict) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema(doc["kind"]))
+    return sorted(
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(doc)
+    )
+
+
+def keda_objects(r: Rendered) -> list[dict]:
+    return [doc for doc in r.docs if doc["apiVersion"] == KEDA_API_VERSION]
+
+
+def test_keda_objects_validate_against_our_strict_schemas(keda_rendered):
+    objects = keda_objects(keda_rendered)
+    assert sorted(doc["kind"] for doc in objects) == ["ScaledObject", "TriggerAuthentication"]
+    for doc in objects:
+        assert schema_errors(doc) == [], doc["kind"]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_keda_overlay_validates_strictly_apart_from_keda(keda_rendered, version, tmp_path):
+    """Kubernetes' own objects of the overlay with the component stay strictly valid."""
+    others = [doc for doc in keda_rendered.docs if doc["apiVersion"] != KEDA_API_VERSION]
+    assert len(others) == len(keda_rendered.docs) - 2
+    for doc in others:
+        assert doc["apiVersion"] in ALLOWED_API_VERSIONS, (doc["kind"], doc["apiVersion"])
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump_all(others))
+    assert_strictly_valid(manifest, version)
+
+
+def test_keda_scales_the_consumer_on_its_queue_with_the_secret_url(keda_rendered, projects):
+    r = keda_rendered
+    (scaled,) = r.of_kind("ScaledObject")
+    (auth,) = r.of_kind("TriggerAuthentication")
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": r.consumer["metadata"]["name"],
+    }
+    assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "rabbitmq"
+    command = r.consumer["spec"]["template"]["spec"]["containers"][0]["command"]
+    queue = command[command.index("--queue") + 1]
+    assert trigger["metadata"]["queueName"] == queue
+    assert trigger["metadata"]["mode"] == "QueueLength"
+    assert trigger["metadata"]["protocol"] == "amqp"
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    # KEDA reads the broker URL from the Secret the pods read, under the same key.
+    project, _ = projects["consumer"]
+    secret = yaml.safe_load((project / "k8s" / "secret.example.yaml").read_text())
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "host", "name": secret["metadata"]["name"], "key": "AMQP_URL"}
+    ]
+    namespace = r.one("Namespace")["metadata"]["name"]
+    for doc in (scaled, auth):
+        assert doc["metadata"]["namespace"] == namespace
+        for key in ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"):
+            assert key in doc["metadata"]["labels"], (doc["kind"], key)
+    # Nothing else of the overlay changed: the component only adds the two objects.
+    rendered_without = [doc for doc in r.docs if doc["apiVersion"] != KEDA_API_VERSION]
+    assert len(rendered_without) == len(r.docs) - 2
+
+
+MISSPELT = {
+    "ScaledObject spec": ("ScaledObject", ("spec",), "pollingInterval", "pollingIntervall"),
+    "ScaledObject target": ("ScaledObject", ("spec", "scaleTargetRef"), "name", "nmae"),
+    "rabbitmq parameter": (
+        "ScaledObject",
+        ("spec", "triggers", 0, "metadata"),
+        "queueName",
+        "queuename",
+    ),
+    "HPA behavior": (
+        "ScaledObject",
+        ("spec", "advanced", "horizontalPodAutoscalerConfig", "behavior"),
+        "scaleDown",
+        "scaledown",
+    ),
+    "TriggerAuthentication": ("TriggerAuthentication", ("spec",), "secretTargetRef", "secretRef"),
+}
+
+
+@pytest.mark.parametrize(("kind", "path", "field", "typo"), MISSPELT.values(), ids=MISSPELT)
+def test_the_schemas_refuse_a_misspelt_field(keda_rendered, kind, path, field, typo):
+    (doc,) = copy.deepcopy(keda_rendered.of_kind(kind))
+    node = doc
+    for key in path:
+        node = node[key]
+    node[typo] = node.pop(field)
+    errors = schema_errors(doc)
+    assert any(repr(typo) in error for error in errors), errors

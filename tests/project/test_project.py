@@ -13,8 +13,10 @@ POSTGRES_IMAGE; only where no compose engine runs at all do the tests fall back 
 PostgreSQL on 127.0.0.1:5432 with the role and database compose.yaml would create, and
 `test_make_services_starts_postgresql` says so in its skip reason.
 
-The second bake, SQLite with Django 6.1 on Python 3.12 and other ports, is installed and checked
-with its own tools the same way.
+The second bake, SQLite with Django 6.1 on Python 3.12, other ports and the AMQP consumer, is
+installed and checked with its own tools the same way; its consumer runs against the RabbitMQ
+on 127.0.0.1:5672 (in a vhost of its own), the machine's broker standing in for the one
+`make services` would start.
 """
 
 import os
@@ -22,6 +24,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -46,8 +49,11 @@ BAKES = {
         "app_port": "9000",
         "probe_port": "9001",
         "project_slug": "orders_api",
+        "amqp_consumer": "yes",
     },
 }
+# The machine's RabbitMQ (guest may log in from 127.0.0.1); TEST_AMQP_SERVER overrides it.
+AMQP_SERVER = os.environ.get("TEST_AMQP_SERVER", "amqp://guest:guest@127.0.0.1:5672")
 
 
 def run(args, cwd, env=None, timeout=600, check=True):
@@ -309,7 +315,8 @@ def project(request, tmp_path_factory):
         project, env, _ = request.getfixturevalue("postgresql_project")
         return project, env
     project = bake(tmp_path_factory.mktemp(request.param), **BAKES[request.param])
-    env = {"PATH": user_path(project), "DATABASE_URL": ""}
+    # The consumer's tests use the machine's broker, not the one of `make services` (.env).
+    env = {"PATH": user_path(project), "DATABASE_URL": "", "AMQP_URL": f"{AMQP_SERVER}/%2F"}
     run(["make", "install"], project, env=env)
     return project, env
 
@@ -510,3 +517,106 @@ def test_pre_commit_hooks_run_offline(project, tmp_path):
     assert result.returncode != 0
     assert "ruff" in result.stdout
     print(f"pre-commit took {time.monotonic() - started:.1f}s")
+
+
+# -- the AMQP consumer bake ------------------------------------------------------------------
+
+
+CONSUMER_BAKE = next(name for name, answers in BAKES.items() if answers.get("amqp_consumer"))
+# The consumer's tests run on the bake that has one (the same installed project as above).
+on_the_consumer_bake = pytest.mark.parametrize("project", [CONSUMER_BAKE], indirect=True)
+
+
+def broker_reachable() -> str | None:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
+            return None
+    except OSError as error:
+        return f"no RabbitMQ on 127.0.0.1:5672 ({error})"
+
+
+@on_the_consumer_bake
+def test_consumer_tests_ran_against_the_real_broker(project):
+    """`make test` ran the handler's tests; the one against a real broker ran, not skipped."""
+    project, env = project
+    reason = broker_reachable()
+    if reason:
+        pytest.skip(reason)
+    result = run([".venv/bin/pytest", "-rA", "tests/test_handlers.py"], project, env=env)
+    assert "PASSED tests/test_handlers.py::test_consume_creates_items_and_dead_letters" in (
+        result.stdout
+    )
+    assert "SKIPPED" not in result.stdout
+
+
+@pytest.fixture
+def vhost():
+    """A vhost of its own on the machine's RabbitMQ, for `make consume` and its queue `items`."""
+    reason = broker_reachable()
+    if reason:
+        pytest.skip(reason)
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        pytest.skip("rabbitmqctl is not installed: cannot make a vhost of its own")
+    name = f"make-consume-{uuid.uuid4().hex[:8]}"
+    user = AMQP_SERVER.split("//", 1)[1].split(":", 1)[0]
+    for args in (["add_vhost", name], ["set_permissions", "-p", name, user, ".*", ".*", ".*"]):
+        subprocess.run([rabbitmqctl, *args], capture_output=True, check=True, timeout=60)
+    try:
+        yield name
+    finally:
+        subprocess.run([rabbitmqctl, "delete_vhost", name], capture_output=True, timeout=60)
+
+
+@on_the_consumer_bake
+def test_make_consume_turns_a_message_into_an_item(project, vhost, tmp_path):
+    project, env = project
+    url = f"{AMQP_SERVER}/{vhost}"
+    port = free_port()
+    database = tmp_path / "consume.sqlite3"
+    environ = {**os.environ, **env, "AMQP_URL": url, "DATABASE_URL": f"sqlite:///{database}"}
+    log_path = tmp_path / "consume.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            ["make", "consume", f"CONSUME_PROBE_PORT={port}"],
+            cwd=project,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # make and the consumer stop together
+        )
+    marker = uuid.uuid4().hex
+    try:
+        wait_for_status(f"http://127.0.0.1:{port}/ready", timeout=90, process=process)
+        publish = (
+            "import sys; from hurricane_runtime.amqp import publish; "
+            "publish({'name': sys.argv[1]}, 'items', amqp_url=sys.argv[2])"
+        )
+        run([".venv/bin/python", "-c", publish, marker, url], project, env=environ)
+        count = (
+            f"from {project.name}.items.models import Item; "
+            f"print(Item.objects.filter(name={marker!r}).count())"
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = run(
+                [".venv/bin/python", "manage.py", "shell", "-c", count], project, env=environ
+            )
+            if found.stdout.split()[-1:] == ["1"]:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"no item {marker}:\n{log_path.read_text()[-3000:]}")
+    finally:
+        # SIGTERM to the consumer, as Kubernetes sends it; make then exits with its status.
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        for child in children.read_text().split() if children.exists() else []:
+            os.kill(int(child), signal.SIGTERM)
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    text = log_path.read_text()
+    assert process.returncode == 0, text[-3000:]
+    assert "consuming from items" in text, text[-3000:]

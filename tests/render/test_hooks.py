@@ -48,6 +48,15 @@ REFUSED = {
     "port not a number": ({"app_port": "http"}, "app_port 'http' is not a port"),
     "equal ports": ({"app_port": "8080", "probe_port": "8080"}, "both 8080"),
     "port of postgresql": ({"app_port": "5432"}, "app_port 5432 is the port of PostgreSQL"),
+    "port of rabbitmq": (
+        {"amqp_consumer": "yes", "probe_port": "5672"},
+        "probe_port 5672 is the port of RabbitMQ, which amqp_consumer=yes uses",
+    ),
+    "port of rabbitmq over tls": (
+        {"amqp_consumer": "yes", "app_port": "5671"},
+        "app_port 5671 is the port of RabbitMQ over TLS",
+    ),
+    "slug of the amqp client": ({"project_slug": "aio_pika"}, "'aio_pika'"),
     "replicas zero": ({"replicas": "0"}, "replicas '0' is not a whole number from 1 to 100"),
     "replicas text": ({"replicas": "two"}, "replicas 'two' is not a whole number"),
     "replicas negative": ({"replicas": "-1"}, "replicas '-1' is not a whole number"),
@@ -95,7 +104,12 @@ def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, capfd, answers, 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("python_version", "3.9"), ("database", "mysql"), ("django_version", "4.2")],
+    [
+        ("python_version", "3.9"),
+        ("database", "mysql"),
+        ("django_version", "4.2"),
+        ("amqp_consumer", "maybe"),
+    ],
 )
 def test_unknown_choice_is_refused_by_cookiecutter_before_anything_is_written(
     tmp_path, name, value

@@ -57,6 +57,15 @@ BAKES = {
         "database": "sqlite",
         "probe_port": "5432",
     },
+    "amqp consumer": {"amqp_consumer": "yes"},
+    "amqp consumer, sqlite": {"amqp_consumer": "yes", "database": "sqlite"},
+    "amqp consumer, django 6.1, python 3.12, ports next to each other": {
+        "amqp_consumer": "yes",
+        "django_version": "6.1",
+        "python_version": "3.12",
+        "app_port": "8002",
+        "probe_port": "8001",
+    },
 }
 
 ALWAYS = [
@@ -104,6 +113,17 @@ ONLY_POSTGRESQL = [
     "k8s/base/migrate-job.yaml",
 ]
 ONLY_SQLITE = ["docs/sqlite.md"]
+ONLY_AMQP_CONSUMER = [
+    "{slug}/items/handlers.py",
+    "tests/test_handlers.py",
+    "k8s/base/consumer.yaml",
+    "docs/amqp.md",
+]
+KEDA_CONSUMER = [
+    "k8s/components/keda-consumer/kustomization.yaml",
+    "k8s/components/keda-consumer/scaledobject.yaml",
+    "k8s/components/keda-consumer/triggerauthentication.yaml",
+]
 NEVER = [
     "docs/template.md",
     "docs/benchmarks.md",
@@ -146,13 +166,24 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
         assert slug == "the_quoted_cafe"
     assert project.name == slug
 
-    expected = [p.format(slug=slug) for p in ALWAYS]
+    expected = list(ALWAYS)
     if context["database"] == "postgresql":
         expected += ONLY_POSTGRESQL
         absent = ONLY_SQLITE + NEVER
     else:
         expected += ONLY_SQLITE
         absent = ONLY_POSTGRESQL + NEVER
+    consumer = context["amqp_consumer"] == "yes"
+    (expected if consumer else absent).extend(ONLY_AMQP_CONSUMER)
+    keda = consumer and context["database"] == "postgresql"
+    # No empty k8s/components folder is left behind when the component is not rendered.
+    (expected if keda else absent).extend(KEDA_CONSUMER if keda else ["k8s/components"])
+    if consumer and context["database"] == "sqlite":
+        # compose.yaml runs the broker; only the PostgreSQL parts stay away.
+        absent.remove("compose.yaml")
+        expected.append("compose.yaml")
+    expected = [p.format(slug=slug) for p in expected]
+    absent = [p.format(slug=slug) for p in absent]
     # Guideline pages are copied only once colleagues have written them.
     docs = TEMPLATE_DIR / "docs"
     expected = [p for p in expected if not p.startswith("docs/") or (docs / p[5:]).is_file()]
@@ -179,8 +210,8 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     target = "py" + context["python_version"].replace(".", "")
     assert pyproject["tool"]["ruff"]["target-version"] == target
     check_lock(project, context)
-    if context["database"] == "postgresql":
-        check_compose(project)
+    if (project / "compose.yaml").exists():
+        check_compose(project, context)
 
     lint = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -199,31 +230,53 @@ def check_lock(project: Path, context) -> None:
     versions = {package["name"]: package["version"] for package in lock["package"]}
     assert versions["django"].startswith(context["django_version"] + "."), versions["django"]
     assert ("psycopg" in versions) is (context["database"] == "postgresql")
+    assert ("aio-pika" in versions) is (context["amqp_consumer"] == "yes")
     names = [package["name"] for package in lock["package"]]
     assert names == sorted(names)
     oldest = "3.12" if context["django_version"] == "6.1" else "3.11"
     assert lock["requires-python"] == f">={oldest}"
 
 
-def check_compose(project: Path) -> None:
+def check_compose(project: Path, context) -> None:
     """compose.yaml against the compose specification's schema (bundled, offline), and the
-    shape `make services` relies on: health-checked PostgreSQL, data in a named volume, the
-    project's database created, and the URL in .env pointing at it."""
+    shape `make services` relies on: each service health-checked with its data in a named
+    volume, the project's database and broker user created, and the URLs in .env pointing at
+    them."""
     result = run(
         ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"], project
     )
     assert result.returncode == 0, result.stdout + result.stderr
     compose = yaml.safe_load((project / "compose.yaml").read_text())
-    postgres = compose["services"]["postgres"]
-    assert "pg_isready" in postgres["healthcheck"]["test"]
-    volume = postgres["volumes"][0].split(":")[0]
-    assert volume in compose["volumes"]
     slug = project.name
-    assert postgres["environment"]["POSTGRES_DB"] == slug
     env = dict(
         line.split("=", 1) for line in (project / ".env").read_text().splitlines() if "=" in line
     )
-    assert env["DATABASE_URL"] == f"postgres://{slug}:{slug}@127.0.0.1:5432/{slug}"
+    services = set()
+    if context["database"] == "postgresql":
+        services.add("postgres")
+        postgres = compose["services"]["postgres"]
+        assert "pg_isready" in postgres["healthcheck"]["test"]
+        assert postgres["environment"]["POSTGRES_DB"] == slug
+        assert env["DATABASE_URL"] == f"postgres://{slug}:{slug}@127.0.0.1:5432/{slug}"
+    else:
+        assert "DATABASE_URL" not in env
+    if context["amqp_consumer"] == "yes":
+        services.add("rabbitmq")
+        rabbitmq = compose["services"]["rabbitmq"]
+        assert rabbitmq["image"].startswith("${RABBITMQ_IMAGE:-")
+        assert "check_port_connectivity" in rabbitmq["healthcheck"]["test"]
+        assert rabbitmq["environment"]["RABBITMQ_DEFAULT_USER"] == slug
+        assert rabbitmq["ports"] == ["127.0.0.1:${RABBITMQ_PORT:-5672}:5672"]
+        assert env["AMQP_URL"] == f"amqp://{slug}:{slug}@127.0.0.1:5672/%2F"
+        # `make services` waits for it.
+        assert "exec -T rabbitmq rabbitmq-diagnostics" in (project / "services.mk").read_text()
+    else:
+        assert "AMQP_URL" not in env
+    assert set(compose["services"]) == services
+    for name, service in compose["services"].items():
+        assert service["healthcheck"]["test"], name
+        volume = service["volumes"][0].split(":")[0]
+        assert volume in compose["volumes"], name
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
@@ -234,10 +287,26 @@ def test_dependencies_follow_the_database(cookies, database):
     assert ("psycopg" in (project / "uv.lock").read_text()) is (database == "postgresql")
 
 
+@pytest.mark.parametrize("consumer", ["no", "yes"])
+def test_the_consumer_brings_the_runtime_amqp_extra(cookies, consumer):
+    """The project gets what the runtime's `amqp` extra asks for, at the same range."""
+    project, _ = bake_ok(cookies, {"amqp_consumer": consumer})
+    extra = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["amqp"]
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]
+    assert (set(extra) <= set(dependencies)) is (consumer == "yes")
+    assert ("aio-pika" in (project / "uv.lock").read_text()) is (consumer == "yes")
+
+
+@pytest.mark.parametrize("consumer", ["no", "yes"])
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
-def test_env_example_lists_every_variable_the_settings_read(cookies, database):
-    project, _ = bake_ok(cookies, {"database": database})
-    read = set()
+def test_env_example_lists_every_variable_the_settings_read(cookies, database, consumer):
+    project, _ = bake_ok(cookies, {"database": database, "amqp_consumer": consumer})
+    # The runtime itself reads the broker URL (consume and publish), not the settings.
+    read = {"AMQP_URL"} if consumer == "yes" else set()
     for path in (project / project.name / "settings").glob("*.py"):
         text = path.read_text()
         read |= set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z0-9_]+)"', text))
@@ -309,6 +378,7 @@ def test_runtime_copy_is_the_template_runtime(cookies):
 def test_next_steps_fit_the_database(cookies, capfd, database):
     bake_ok(cookies, {"app_port": "9000", "database": database})
     out = capfd.readouterr().out
+    assert "consume" not in out and "rabbitmq" not in out.lower()
     assert "make install" in out
     assert "make run" in out
     assert "http://127.0.0.1:9000/api/items/" in out
@@ -319,6 +389,16 @@ def test_next_steps_fit_the_database(cookies, capfd, database):
     else:
         assert "make services" not in out
         assert "postgresql" not in out.lower()
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_next_steps_mention_the_consumer(cookies, capfd, database):
+    bake_ok(cookies, {"database": database, "amqp_consumer": "yes"})
+    out = capfd.readouterr().out
+    services = next(line for line in out.splitlines() if "make services" in line)
+    assert "RabbitMQ" in services
+    assert out.index("make services") < out.index("make install") < out.index("make consume")
+    assert "queue 'items'" in out
 
 
 def test_next_steps_name_the_real_folder(tmp_path):
@@ -360,13 +440,14 @@ def deploy_facing(project: Path):
     yield project / "deploy.mk"
 
 
+@pytest.mark.parametrize("consumer", ["no", "yes"])
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
-def test_pages_and_manifests_never_mention_the_database_not_chosen(cookies, database):
+def test_pages_and_manifests_never_mention_the_database_not_chosen(cookies, database, consumer):
     """Advice for the other database breaks a deploy (a PostgreSQL URL in a SQLite project's
     Secret overrides its file). A SQLite project's pages and manifests never name PostgreSQL.
     A PostgreSQL project runs SQLite locally and in its tests when no DATABASE_URL is set, so
     only its manifests and deploy pages must not name SQLite."""
-    project, _ = bake_ok(cookies, {"database": database})
+    project, _ = bake_ok(cookies, {"database": database, "amqp_consumer": consumer})
     other = "sqlite" if database == "postgresql" else "postgresql"
     if database == "sqlite":
         paths = [project / "README.md", *(project / "docs").glob("*.md"), *deploy_facing(project)]
@@ -388,15 +469,39 @@ def test_pages_and_manifests_never_mention_the_database_not_chosen(cookies, data
     assert expected in kubernetes
 
 
+CONSUMER_WORDS = r"rabbitmq|amqp|manage\.py consume|make consume|\bkeda\b|aio-pika"
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_project_without_the_consumer_never_mentions_it(cookies, database):
+    project, _ = bake_ok(cookies, {"database": database})
+    paths = [
+        project / "README.md",
+        *(project / "docs").glob("*.md"),
+        *deploy_facing(project),
+        *(project / name for name in ("Makefile", "services.mk", ".env.example", ".env")),
+        project / "pyproject.toml",
+    ]
+    if database == "postgresql":
+        paths.append(project / "compose.yaml")
+    mentions = [
+        f"{path.relative_to(project)}:{number}: {line.strip()}"
+        for path in paths
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(CONSUMER_WORDS, line, re.IGNORECASE)
+    ]
+    assert mentions == []
+
+
 def test_template_pages_open_and_close_every_answer_passage():
     for page in (TEMPLATE_DIR / "docs").glob("*.md"):
         open_passage = None
         for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
             marker = line.strip()
             for answer in re.findall(r"<!-- only ([^>]*) -->", line):
-                assert re.fullmatch(r"database=(postgresql|sqlite)", answer), (
-                    f"{page.name}:{number}: unknown answer in {answer}"
-                )
+                assert re.fullmatch(
+                    r"database=(postgresql|sqlite)|amqp_consumer=(no|yes)", answer
+                ), f"{page.name}:{number}: unknown answer in {answer}"
             if marker.startswith("<!-- only "):
                 assert open_passage is None, f"{page.name}:{number}: passage inside a passage"
                 open_passage = number
