@@ -136,3 +136,10 @@ def benchmark_websockets(session):
     """serve vs uvicorn vs daphne: websockets and async views (see benchmarks/README.md)."""
     session.install("-e", ".[websockets]", "uvicorn==0.54.0", "daphne==4.2.3", "websockets==17.4")
     session.run("python", "benchmarks/websockets_run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmark_celery(session):
+    """Celery probes: the HTTP probe vs an exec of `celery inspect ping` (docs/benchmarks.md)."""
+    session.install("-e", ".[celery]")
+    session.run("python", "benchmarks/celery_probes.py", *session.posargs)

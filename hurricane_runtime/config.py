@@ -800,3 +800,62 @@ class ConsumeConfig(Config):
         if shown.get("amqp_url"):
             shown["amqp_url"] = hide_password(shown["amqp_url"])
         return shown
+
+
+# Options of the Celery probes (``hurricane_runtime.celery``), read in worker and beat processes
+# from settings and the environment (Celery owns the command line). The probe port defaults to
+# ``Config.DEFAULT_PROBE_PORT``.
+CELERY_OPTIONS: tuple[Option, ...] = (
+    # Kubernetes restarts a pod after failureThreshold x periodSeconds of failed liveness
+    # probes (30 s by default): a loop that has not run for 30 s is stuck, not busy. Work in
+    # the pool's child processes never blocks this loop.
+    Option(
+        "worker_loop_timeout",
+        "float",
+        30.0,
+        "Seconds the worker's event loop may go without running before liveness reports 503.",
+        minimum=1,
+    ),
+    Option(
+        "beat_tick_timeout",
+        "float",
+        30.0,
+        "Seconds beat may run past its maximum loop interval without a tick before liveness "
+        "reports 503.",
+        minimum=1,
+    ),
+    # A CPU-bound task in every child must not starve the parent: its loop acks, keeps the
+    # broker heartbeats going and feeds the probes. Within the pod's cgroup this only orders
+    # the worker's own processes; the children still get every cycle the parent leaves.
+    Option(
+        "pool_niceness",
+        "int",
+        10,
+        "Niceness added to the worker's pool processes, so the parent gets the CPU first "
+        "(0: leave them alone).",
+        minimum=0,
+        maximum=19,
+    ),
+    # Celery's own retry pause grows to 30 s, so a worker could stay unready for half a minute
+    # after the broker is back; a short cap keeps readiness honest at the cost of a cheap
+    # connection attempt every few seconds during an outage.
+    Option(
+        "reconnect_interval_max",
+        "float",
+        5.0,
+        "Longest pause in seconds between two attempts to reconnect to the broker.",
+        minimum=0.1,
+        maximum=300,
+    ),
+) + COMMON_OPTIONS
+
+
+class CeleryConfig(Config):
+    """The options of the probes of a Celery worker or beat process."""
+
+    OPTIONS = CELERY_OPTIONS
+
+    worker_loop_timeout: float
+    beat_tick_timeout: float
+    pool_niceness: int
+    reconnect_interval_max: float

@@ -15,6 +15,7 @@ a change publishes a ``StateEvent`` to ``observers.state_changed``.
 
 import json
 import logging
+import socket
 import time
 from http.client import responses
 
@@ -25,6 +26,7 @@ from tornado.httputil import (
     HTTPServerConnectionDelegate,
     ResponseStartLine,
 )
+from tornado.netutil import bind_sockets
 
 from .checks import LIVENESS, READINESS, CheckRunner
 from .events import UNMATCHED_ROUTE, RequestRecord, StateEvent
@@ -239,7 +241,8 @@ class ProbeServer(HTTPServerConnectionDelegate):
             return status, content_type, body, path
         return 404, "text/plain", b"Not Found\n", UNMATCHED_ROUTE
 
-    def listen(self) -> None:
+    def listen(self) -> list[socket.socket]:
+        """Listen on the probe port; return the listening sockets (for a forking workload)."""
         self.http = HTTPServer(
             self,
             max_header_size=16 * 1024,
@@ -247,7 +250,9 @@ class ProbeServer(HTTPServerConnectionDelegate):
             idle_connection_timeout=30,
             body_timeout=5,
         )
-        self.http.listen(self.config.probe_port, address=self.config.bind)
+        sockets = bind_sockets(self.config.probe_port, address=self.config.bind)
+        self.http.add_sockets(sockets)
+        return sockets
 
     def stop(self) -> None:
         if self.http is not None:

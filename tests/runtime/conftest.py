@@ -375,6 +375,8 @@ def postgres_proxy(postgres_url):
     proxy.stop()
 
 
-# Fixtures of the consume tests (``rabbitmq``, ``amqp_queue``, ``start_consume``); imported last
-# because they build on ``Served`` and ``base_env`` above.
+# Fixtures of the consume tests (``rabbitmq``, ``amqp_queue``, ``start_consume``) and of the
+# Celery tests (``start_celery``, brokers); imported last because they build on ``Served``
+# and ``base_env`` above.
 from amqp_helpers import amqp_queue, rabbitmq, start_consume  # noqa: E402, F401, I001
+from celery_helpers import broker_url, rabbitmq_url, redis_url, start_celery  # noqa: E402, F401, I001

@@ -90,3 +90,22 @@ if os.environ.get("TESTPROJECT_REDIS_URL"):
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Celery (the worker and beat tests). Safe defaults as docs/celery.md recommends them.
+CELERY_BROKER_URL = os.environ.get("TESTPROJECT_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TESTPROJECT_CELERY_QUEUE", "celery")
+if CELERY_BROKER_URL.startswith("amqp"):
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(os.environ.get("TESTPROJECT_SOFT_SHUTDOWN", "10"))
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_BEAT_MAX_LOOP_INTERVAL = float(os.environ.get("TESTPROJECT_BEAT_MAX_INTERVAL", "300"))
+CELERY_BEAT_SCHEDULE = {
+    "add-every-second": {"task": "items.tasks.add", "schedule": 1.0, "args": (1, 2)},
+}
