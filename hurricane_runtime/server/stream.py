@@ -13,10 +13,20 @@ reports end-of-file, so that Tornado closes as usual, once the response has left
 closed both directions sends the same FIN as one that only stopped sending; the difference
 shows only when the response is written (its kernel answers with a reset), so such a request
 runs to its end, as it would under gunicorn.
+
+``AppStream`` also keeps watching for reads while a little unparsed data is buffered. Under
+load a keep-alive client's next request usually arrives before Tornado asks for it; Tornado
+reads it into the buffer, stops watching the socket because the buffer is not empty, and
+starts again when the request's response is pending: two ``epoll_ctl`` calls per request. An
+end-of-file that arrives behind such buffered requests is held until they have been read.
 """
 
+import logging
+
 from tornado.ioloop import IOLoop
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, UnsatisfiableReadError
+
+gen_log = logging.getLogger("tornado.general")  # where IOStream logs the same events
 
 
 class AppStream(IOStream):
@@ -38,7 +48,13 @@ class AppStream(IOStream):
         )
 
     def _holding_eof(self) -> bool:
-        return self.response_owed or self.writing()
+        # Buffered data without a pending read is a request not parsed yet (pipelined, or sent
+        # before Tornado asked); with a read pending it is an incomplete one, which EOF ends.
+        return (
+            self.response_owed
+            or self.writing()
+            or (self._read_buffer_size > 0 and self._read_future is None)
+        )
 
     def read_from_fd(self, buf):
         if not self.peer_finished:
@@ -64,3 +80,46 @@ class AppStream(IOStream):
             return
         self._state = state & ~IOLoop.READ
         self.io_loop.update_handler(self.fileno(), self._state)
+
+    def _handle_events(self, fd, events: int) -> None:
+        """``IOStream._handle_events`` of a server-side stream, keeping read interest.
+
+        Tornado's version watches for reads while idle only if its buffer is empty; this one
+        while less than one read chunk is buffered, so the request that arrived early costs
+        no ``epoll_ctl``. A pipelining client is still throttled: past one chunk of unparsed
+        data the socket is no longer read until the buffer is consumed.
+        """
+        if self.closed():
+            gen_log.warning("Got events for closed stream %s", fd)
+            return
+        io_loop = self.io_loop
+        try:
+            if events & io_loop.READ:
+                self._handle_read()
+            if self.closed():
+                return
+            if events & io_loop.WRITE:
+                self._handle_write()
+            if self.closed():
+                return
+            if events & io_loop.ERROR:
+                self.error = self.get_fd_error()
+                io_loop.add_callback(self.close)  # after callbacks queued by the handlers
+                return
+            state = io_loop.ERROR
+            if self._read_future is not None:
+                state |= io_loop.READ
+            if self._write_buffer:
+                state |= io_loop.WRITE
+            if state == io_loop.ERROR and self._read_buffer_size < self.read_chunk_size:
+                state |= io_loop.READ
+            if state != self._state:
+                self._state = state
+                io_loop.update_handler(self.fileno(), state)
+        except UnsatisfiableReadError as error:
+            gen_log.info("Unsatisfiable read, closing connection: %s", error)
+            self.close(exc_info=error)
+        except Exception as error:
+            gen_log.error("Uncaught exception, closing connection.", exc_info=True)
+            self.close(exc_info=error)
+            raise
