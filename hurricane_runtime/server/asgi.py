@@ -265,6 +265,8 @@ class AsgiHttpExchange(HTTPMessageDelegate):
         return None
 
     def finish(self):
+        # The request is read: an end-of-file now means the client left (stream.py).
+        self.conn.stream.reading_request = False
         if self.completed:
             return
         loop = asyncio.get_running_loop()

@@ -15,4 +15,6 @@ class AppConnection(HTTP1Connection):
     """One request/response exchange on a connection; parses request heads strictly and fast."""
 
     def _parse_headers(self, data: bytes):
+        # Until the delegate's finish(), an end-of-file waits for the body reads (stream.py).
+        self.stream.reading_request = True
         return parse_header_section(data.decode("latin-1"))

@@ -158,6 +158,7 @@ class Exchange(HTTPMessageDelegate):
         return None
 
     def finish(self):
+        self.conn.stream.reading_request = False
         if self.completed:
             return
         self.submitted = True

@@ -35,6 +35,7 @@ class AppStream(IOStream):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.response_owed = False  # set while a complete request waits for its response
+        self.reading_request = False  # from a request's head until its body has been read
         self.peer_finished = False  # the client sent its FIN
 
     @classmethod
@@ -48,12 +49,14 @@ class AppStream(IOStream):
         )
 
     def _holding_eof(self) -> bool:
-        # Buffered data without a pending read is a request not parsed yet (pipelined, or sent
-        # before Tornado asked); with a read pending it is an incomplete one, which EOF ends.
+        # Without a pending read, a request may be between its reads (head read, body read
+        # not started yet) or wait in the buffer to be parsed: the next read reports the
+        # end-of-file at once if that request turns out incomplete. With a read pending, it
+        # means the client sent less than the request it began.
         return (
             self.response_owed
             or self.writing()
-            or (self._read_buffer_size > 0 and self._read_future is None)
+            or (self._read_future is None and (self.reading_request or self._read_buffer_size > 0))
         )
 
     def read_from_fd(self, buf):
