@@ -48,6 +48,29 @@ class AppStream(IOStream):
             max_write_buffer_size=stream.max_write_buffer_size,
         )
 
+    def write_now(self, data: bytes):
+        """Send ``data`` at once when nothing is queued before it; None if the socket took it all.
+
+        ``IOStream.write`` builds a future for every write, and whoever waits for it resumes one
+        loop iteration later. A whole small response usually fits the socket's send buffer, so
+        here only a remainder (slow reader, large body) takes the ``IOStream.write`` path, and
+        its future is returned.
+        """
+        if self._write_buffer or self.closed():
+            return self.write(data)  # behind queued data, or StreamClosedError
+        try:
+            sent = self.socket.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as error:
+            if not self._is_connreset(error):
+                gen_log.warning("Write error on %s: %s", self.fileno(), error)
+            self.close(exc_info=error)
+            return None  # as IOStream does: the close callback tells the exchange
+        if sent == len(data):
+            return None
+        return self.write(memoryview(data)[sent:])
+
     def _holding_eof(self) -> bool:
         # Without a pending read, a request may be between its reads (head read, body read
         # not started yet) or wait in the buffer to be parsed: the next read reports the
