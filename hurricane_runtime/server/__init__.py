@@ -11,13 +11,14 @@ import asyncio
 import logging
 
 from django.conf import settings
-from tornado.httpserver import HTTPServer
+from tornado.httpserver import HTTPServer, _HTTPRequestContext
 from tornado.ioloop import PeriodicCallback
 
 from ..state import StartupError
 from .asgi import AsgiExchange, AsgiGateway, has_async_views
 from .bridge import DjangoBridge
 from .channel_layer import ChannelLayerHealth, project_channel_layer
+from .connection import AppServerConnection
 from .eventloop import loop_factory, loop_name
 from .http import AppDelegate
 from .pool import LoopChannel, WorkerPool
@@ -35,7 +36,11 @@ class _AppHTTPServer(HTTPServer):
     """Tornado's HTTPServer, on ``AppStream`` connections, telling us when they close (drain)."""
 
     def handle_stream(self, stream, address) -> None:
-        super().handle_stream(AppStream.replacing(stream), address)
+        stream = AppStream.replacing(stream)
+        context = _HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
+        conn = AppServerConnection(stream, self.conn_params, context)
+        self._connections.add(conn)
+        conn.start_serving(self)
 
     def on_close(self, server_conn) -> None:
         super().on_close(server_conn)

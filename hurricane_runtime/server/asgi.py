@@ -31,12 +31,13 @@ from django.conf import settings
 from django.urls import Resolver404, resolve
 from django.utils.module_loading import import_string
 from tornado.httputil import HTTPHeaders, HTTPMessageDelegate, ResponseStartLine
-from tornado.iostream import StreamClosedError
+from tornado.iostream import StreamClosedError, UnsatisfiableReadError
 
 from .. import context
 from ..events import UNMATCHED_ROUTE, RequestRecord
 from ..state import StartupError
 from .bridge import _REQUEST_ID_OK, _TRACEPARENT_OK, REQUEST_ID_HEADER, new_request_id
+from .chunked import read_chunked_body
 from .http import Exchange
 from .validate import BadRequest, validate
 from .websocket import WebSocketSession, WebSocketStats, close_spread
@@ -143,10 +144,19 @@ class AsgiGateway:
         return route
 
     def scope(self, kind: str, exchange, start_line, headers) -> dict:
-        target = start_line.path
-        path, query = split_target(target)
+        # The target as the request gate checked it (validate.py): origin-form path and query
+        # also for an absolute-form target, whose authority is then the host (RFC 9112
+        # section 3.2.2), as on the pool path.
+        path, query, authority = exchange.target[:3]
         address = getattr(exchange.conn.context, "address", None)
         client = tuple(address[:2]) if isinstance(address, tuple) else None
+        fields = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in headers.get_all()
+        ]
+        if authority is not None:
+            fields = [field for field in fields if field[0] != b"host"]
+            fields.append((b"host", authority.encode("latin-1")))
         scope = {
             "type": kind,
             "asgi": ASGI_VERSION,
@@ -156,10 +166,7 @@ class AsgiGateway:
             "raw_path": path.encode("latin-1"),
             "query_string": query.encode("latin-1"),
             "root_path": "",
-            "headers": [
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in headers.get_all()
-            ],
+            "headers": fields,
             "client": client,
             "server": (self.host, self.port),
         }
@@ -248,7 +255,39 @@ class AsgiHttpExchange(HTTPMessageDelegate):
         length = headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self._body_limit:
             self._reject_too_large()
+            return None
+        if self.exchange.target.chunked:
+            return self._read_chunked_body()
         return None
+
+    async def _read_chunked_body(self) -> None:
+        """Read a chunked body with ``chunked.py`` (extensions, trailers), as the pool path does.
+
+        Tornado reads a body only when the header fields announce one, so the announcement is
+        removed before Tornado looks; ``Expect: 100-continue`` is answered first.
+        """
+        headers = self.headers
+        del headers["Transfer-Encoding"]
+        stream = self.conn.stream
+        if headers.get("Expect", "").lower() == "100-continue":
+            del headers["Expect"]
+            stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        config = self.gateway.config
+        try:
+            await asyncio.wait_for(
+                read_chunked_body(stream, self._take_chunk, config.max_header_size),
+                config.body_timeout,
+            )
+        except BadRequest as error:
+            self._reject(400, "Bad Request", f"Bad Request: {error}\n".encode())
+        except (TimeoutError, StreamClosedError, UnsatisfiableReadError):
+            self.closed = True
+            self.conn.close()
+            self._complete()
+
+    def _take_chunk(self, data: bytes) -> bool:
+        self.data_received(data)
+        return not self.completed
 
     @property
     def _body_limit(self) -> int:
@@ -265,6 +304,8 @@ class AsgiHttpExchange(HTTPMessageDelegate):
         return None
 
     def finish(self):
+        # The request is read: an end-of-file now means the client left (stream.py).
+        self.conn.stream.reading_request = False
         if self.completed:
             return
         loop = asyncio.get_running_loop()
@@ -282,7 +323,10 @@ class AsgiHttpExchange(HTTPMessageDelegate):
             self._complete()
 
     def _reject_too_large(self) -> None:
-        body = b"Request body too large\n"
+        self._reject(413, "Payload Too Large", b"Request body too large\n")
+
+    def _reject(self, status: int, reason: str, body: bytes) -> None:
+        """Answer before the body is read to its end, and close."""
         headers = HTTPHeaders(
             {
                 "Content-Type": "text/plain; charset=utf-8",
@@ -290,11 +334,9 @@ class AsgiHttpExchange(HTTPMessageDelegate):
                 "Connection": "close",
             }
         )
-        self.status = 413
+        self.status = status
         try:
-            self.conn.write_headers(
-                ResponseStartLine("HTTP/1.1", 413, "Payload Too Large"), headers
-            )
+            self.conn.write_headers(ResponseStartLine("HTTP/1.1", status, reason), headers)
             self.conn.write(body)
             self.conn.finish()
             self.response_bytes = len(body)

@@ -29,7 +29,6 @@ from tornado.iostream import StreamClosedError, UnsatisfiableReadError
 
 from ..events import UNMATCHED_ROUTE, RequestRecord
 from .chunked import read_chunked_body
-from .connection import AppConnection
 from .validate import BadRequest, validate
 
 logger = logging.getLogger("hurricane_runtime")
@@ -158,16 +157,17 @@ class Exchange(HTTPMessageDelegate):
         return None
 
     def finish(self):
+        self.conn.stream.reading_request = False
         if self.completed:
             return
-        self.submitted = True
-        self.submitted_at = time.perf_counter()
         # The request is complete: a FIN from the client no longer closes the connection
         # before the response is written (RFC 9112 section 9.6).
         self.conn.stream.response_owed = True
         if self.target.path == "*":
-            self._answer_options()
+            self._answer_options()  # on the loop, not ``submitted`` (AppServerConnection)
             return
+        self.submitted = True
+        self.submitted_at = time.perf_counter()
         # Learn about a client that leaves (a reset) while its request waits or runs.
         self.conn.set_close_callback(self.on_connection_close)
         self.server.pool.submit(self.server.bridge.run, self)
@@ -237,8 +237,7 @@ class Exchange(HTTPMessageDelegate):
             self._complete()
             return
         try:
-            self.conn.write(data)
-            self.conn.finish()
+            self.conn.write_whole(data)
             self.response_bytes = body_size
             if close:
                 self.close_after = True
@@ -357,9 +356,6 @@ class AppDelegate(HTTPServerConnectionDelegate):
         self.exchange_class = Exchange
 
     def start_request(self, server_conn, request_conn):
-        # Tornado made a plain HTTP1Connection; ours only parses the request head differently
-        # (strict CRLF, one check per field line), and nothing has been read yet.
-        request_conn.__class__ = AppConnection
         exchange = self.exchange_class(self.server, request_conn)
         connections = self.connections
         if server_conn not in connections:

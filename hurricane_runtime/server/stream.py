@@ -13,10 +13,20 @@ reports end-of-file, so that Tornado closes as usual, once the response has left
 closed both directions sends the same FIN as one that only stopped sending; the difference
 shows only when the response is written (its kernel answers with a reset), so such a request
 runs to its end, as it would under gunicorn.
+
+``AppStream`` also keeps watching for reads while a little unparsed data is buffered. Under
+load a keep-alive client's next request usually arrives before Tornado asks for it; Tornado
+reads it into the buffer, stops watching the socket because the buffer is not empty, and
+starts again when the request's response is pending: two ``epoll_ctl`` calls per request. An
+end-of-file that arrives behind such buffered requests is held until they have been read.
 """
 
+import logging
+
 from tornado.ioloop import IOLoop
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, UnsatisfiableReadError
+
+gen_log = logging.getLogger("tornado.general")  # where IOStream logs the same events
 
 
 class AppStream(IOStream):
@@ -25,6 +35,7 @@ class AppStream(IOStream):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.response_owed = False  # set while a complete request waits for its response
+        self.reading_request = False  # from a request's head until its body has been read
         self.peer_finished = False  # the client sent its FIN
 
     @classmethod
@@ -37,8 +48,39 @@ class AppStream(IOStream):
             max_write_buffer_size=stream.max_write_buffer_size,
         )
 
+    def write_now(self, data: bytes):
+        """Send ``data`` at once when nothing is queued before it; None if the socket took it all.
+
+        ``IOStream.write`` builds a future for every write, and whoever waits for it resumes one
+        loop iteration later. A whole small response usually fits the socket's send buffer, so
+        here only a remainder (slow reader, large body) takes the ``IOStream.write`` path, and
+        its future is returned.
+        """
+        if self._write_buffer or self.closed():
+            return self.write(data)  # behind queued data, or StreamClosedError
+        try:
+            sent = self.socket.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as error:
+            if not self._is_connreset(error):
+                gen_log.warning("Write error on %s: %s", self.fileno(), error)
+            self.close(exc_info=error)
+            return None  # as IOStream does: the close callback tells the exchange
+        if sent == len(data):
+            return None
+        return self.write(memoryview(data)[sent:])
+
     def _holding_eof(self) -> bool:
-        return self.response_owed or self.writing()
+        # Without a pending read, a request may be between its reads (head read, body read
+        # not started yet) or wait in the buffer to be parsed: the next read reports the
+        # end-of-file at once if that request turns out incomplete. With a read pending, it
+        # means the client sent less than the request it began.
+        return (
+            self.response_owed
+            or self.writing()
+            or (self._read_future is None and (self.reading_request or self._read_buffer_size > 0))
+        )
 
     def read_from_fd(self, buf):
         if not self.peer_finished:
@@ -64,3 +106,46 @@ class AppStream(IOStream):
             return
         self._state = state & ~IOLoop.READ
         self.io_loop.update_handler(self.fileno(), self._state)
+
+    def _handle_events(self, fd, events: int) -> None:
+        """``IOStream._handle_events`` of a server-side stream, keeping read interest.
+
+        Tornado's version watches for reads while idle only if its buffer is empty; this one
+        while less than one read chunk is buffered, so the request that arrived early costs
+        no ``epoll_ctl``. A pipelining client is still throttled: past one chunk of unparsed
+        data the socket is no longer read until the buffer is consumed.
+        """
+        if self.closed():
+            gen_log.warning("Got events for closed stream %s", fd)
+            return
+        io_loop = self.io_loop
+        try:
+            if events & io_loop.READ:
+                self._handle_read()
+            if self.closed():
+                return
+            if events & io_loop.WRITE:
+                self._handle_write()
+            if self.closed():
+                return
+            if events & io_loop.ERROR:
+                self.error = self.get_fd_error()
+                io_loop.add_callback(self.close)  # after callbacks queued by the handlers
+                return
+            state = io_loop.ERROR
+            if self._read_future is not None:
+                state |= io_loop.READ
+            if self._write_buffer:
+                state |= io_loop.WRITE
+            if state == io_loop.ERROR and self._read_buffer_size < self.read_chunk_size:
+                state |= io_loop.READ
+            if state != self._state:
+                self._state = state
+                io_loop.update_handler(self.fileno(), state)
+        except UnsatisfiableReadError as error:
+            gen_log.info("Unsatisfiable read, closing connection: %s", error)
+            self.close(exc_info=error)
+        except Exception as error:
+            gen_log.error("Uncaught exception, closing connection.", exc_info=True)
+            self.close(exc_info=error)
+            raise

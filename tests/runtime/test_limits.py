@@ -1,7 +1,9 @@
 """Hostile or broken clients get a 4xx or a closed connection; everyone else is served."""
 
 import contextlib
+import re
 import socket
+import threading
 import time
 
 from conftest import raw_request
@@ -84,3 +86,31 @@ def test_slow_reader_of_a_big_response_does_not_hold_the_worker(start_serve):
     time.sleep(1)  # never read the 4 MB answer
     assert served.get("/json/", timeout=10)[0] == 200
     sock.close()
+
+
+def test_big_responses_read_late_arrive_whole_and_in_order(start_serve):
+    # Four pipelined 2 MiB echoes to a client that reads late: more than the socket buffers
+    # hold, so a response leaves partly at once and partly later; every byte must arrive once,
+    # in order. The last request asks to close, so the answers end with the connection.
+    served = start_serve("--workers", "1")
+    bodies = [bytes((i + j) % 256 for j in range(256)) * 8192 for i in range(4)]
+    request = b""
+    for index, body in enumerate(bodies):
+        close = b"Connection: close\r\n" if index == len(bodies) - 1 else b""
+        request += b"POST /echo/ HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n%s" % (
+            close,
+            len(body),
+            body,
+        )
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(request,))
+        sender.start()
+        time.sleep(1)
+        received = bytearray()
+        while chunk := sock.recv(1 << 20):
+            received += chunk
+        sender.join()
+    heads = re.findall(rb"HTTP/1\.1 (\d{3}) [^\r]*\r\n(?:[^\r]+\r\n)*\r\n", received)
+    assert heads == [b"200"] * 4
+    parts = re.split(rb"HTTP/1\.1 200 OK\r\n(?:[^\r]+\r\n)*\r\n", bytes(received))
+    assert parts[0] == b"" and parts[1:] == bodies

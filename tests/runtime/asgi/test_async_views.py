@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+from conftest import raw_request
 
 
 async def get(port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
@@ -176,3 +177,42 @@ def test_websockets_without_an_asgi_application_refuse_to_start(start_serve):
     served = start_serve("--websockets", env={"TESTPROJECT_NO_ASGI_APPLICATION": "1"}, wait=False)
     assert served.wait_exit(60) == 1
     assert "option 'websockets' needs the setting ASGI_APPLICATION" in served.output()
+
+
+def raw_json(port: int, data: bytes) -> dict:
+    """Send ``data`` (a request asking to close); the JSON body of a 200 answer."""
+    answer = raw_request(port, data)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer[:500]
+    return json.loads(body)
+
+
+def test_an_async_view_gets_a_chunked_body_with_extensions_and_trailers(start_serve):
+    # RFC 9112 section 7.1: extensions ignored, trailer fields never merged into the headers.
+    served = start_serve()
+    seen = raw_json(
+        served.port,
+        b"POST /async/meta/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n"
+        b'5;name=value\r\nhello\r\n6 ; a="b c";flag\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n',
+    )
+    assert seen["body"] == "hello world"
+    assert "HTTP_X_CHECKSUM" not in seen["http_keys"]
+    answer = raw_request(
+        served.port,
+        b"POST /async/meta/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"zz\r\nhello\r\n0\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+
+
+def test_an_async_view_sees_the_authority_of_an_absolute_form_target_as_host(start_serve):
+    # RFC 9112 section 3.2.2: the target's authority wins over the Host field.
+    served = start_serve()
+    seen = raw_json(
+        served.port,
+        b"GET http://target.example:8080/async/meta/?q=1#frag HTTP/1.1\r\nHost: other\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    assert (seen["path_info"], seen["query_string"]) == ("/async/meta/", "q=1")
+    assert seen["host"] == "target.example:8080"

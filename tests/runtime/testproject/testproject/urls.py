@@ -21,6 +21,7 @@ urlpatterns = [
     path("async/stream/", views.async_stream),
     path("async/orm/", views.async_orm),
     path("async/echo/", views.async_echo),
+    path("async/meta/", views.async_meta),
     path("async/error/", views.async_error),
     path("async/status/<int:status>/", views.async_status),
 ]

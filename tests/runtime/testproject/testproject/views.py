@@ -151,6 +151,12 @@ async def async_echo(request):
     return response
 
 
+@csrf_exempt
+async def async_meta(request):
+    """``meta`` for an async view: what the ASGI scope handed Django."""
+    return meta(request)
+
+
 async def async_error(request):
     raise RuntimeError("this async view always fails")
 
