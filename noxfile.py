@@ -46,7 +46,14 @@ def render(session):
     """Bake the template over its option matrix; the hooks refuse bad answers."""
     # uv checks every bake's lock offline; check-jsonschema validates compose.yaml against the
     # compose specification's schema it bundles.
-    session.install(*TEMPLATE_TEST_DEPS, "ruff==0.17.6", "uv==0.13.9", "check-jsonschema==0.39.0")
+    # mkdocs builds every bake's guideline pages with --strict.
+    session.install(
+        *TEMPLATE_TEST_DEPS,
+        "ruff==0.17.6",
+        "uv==0.13.9",
+        "check-jsonschema==0.39.0",
+        "mkdocs==1.6.1",
+    )
     session.run("pytest", "tests/render", *session.posargs)
 
 

@@ -71,6 +71,9 @@ DOCS = {
     "sqlite.md": _sqlite,
     "amqp.md": _amqp_consumer,
     "websockets.md": _websockets,
+    # The audit's checks and the checklist that names them: every project.
+    "audit.md": _always,
+    "checklist.md": _always,
 }
 
 # Rendered files that belong to some answers only: path in the project ({slug}: the package)
@@ -161,14 +164,38 @@ def fit_page(text: str) -> str:
     return "".join(kept)
 
 
-def copy_docs(template: Path) -> None:
+def copy_docs(template: Path) -> list[str]:
+    """Copy the pages that fit the answers; returns their names in the order of DOCS."""
     target = PROJECT / "docs"
     target.mkdir(exist_ok=True)
+    copied = []
     for page, fits in DOCS.items():
         source = template / "docs" / page
         if fits(ANSWERS) and source.is_file():
             text = fit_page(source.read_text(encoding="utf-8"))
             (target / page).write_text(text, encoding="utf-8")
+            copied.append(page)
+    return copied
+
+
+def write_mkdocs_config(pages: list[str]) -> None:
+    """A minimal mkdocs.yml (no theme, no plugins) whose nav is exactly the pages the project
+    got, so `mkdocs build --strict` fails on a broken link or anchor instead of shipping it.
+    Written here and not as a template file: the nav follows the DOCS table, one source."""
+    lines = [
+        "# The guideline pages as a site: `mkdocs build --strict` (pip install mkdocs).",
+        f"site_name: {json.dumps(ANSWERS['project_name'])}",
+        "docs_dir: docs",
+        "strict: true",
+        "validation:",
+        "  omitted_files: warn",
+        "  absolute_links: warn",
+        "  unrecognized_links: warn",
+        "  anchors: warn",
+        "nav:",
+        *(f"  - {page}" for page in pages),
+    ]
+    (PROJECT / "mkdocs.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def remove_unchosen() -> None:
@@ -354,7 +381,7 @@ def print_next_steps(git_line: str) -> None:
 def main() -> None:
     template = template_dir()
     copy_runtime(template)
-    copy_docs(template)
+    write_mkdocs_config(copy_docs(template))
     remove_unchosen()
     sort_lock()
     write_local_secret()

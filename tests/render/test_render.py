@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -119,6 +120,9 @@ ALWAYS = [
     "docs/observability.md",
     "docs/container.md",
     "docs/kubernetes.md",
+    "docs/audit.md",
+    "docs/checklist.md",
+    "mkdocs.yml",
 ]
 ONLY_POSTGRESQL = [
     "compose.yaml",
@@ -236,6 +240,7 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     check_lock(project, context)
     if (project / "compose.yaml").exists():
         check_compose(project, context)
+    check_docs(project)
 
     lint = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -262,6 +267,34 @@ def check_lock(project: Path, context) -> None:
     assert names == sorted(names)
     oldest = "3.12" if context["django_version"] == "6.1" else "3.11"
     assert lock["requires-python"] == f">={oldest}"
+
+
+# A Markdown link: [text](target), the target without spaces.
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def check_docs(project: Path) -> None:
+    """The pages build as a site with `mkdocs build --strict` (a broken link or anchor fails
+    it), the nav lists exactly the pages the project has, and every relative link of every
+    Markdown file (README.md too, whose links mkdocs never sees) names a file that exists."""
+    config = yaml.safe_load((project / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert sorted(config["nav"]) == sorted(p.name for p in (project / "docs").glob("*.md"))
+    assert "plugins" not in config and "theme" not in config
+    with tempfile.TemporaryDirectory() as site:
+        built = run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", site],
+            project,
+        )
+        assert built.returncode == 0, built.stdout + built.stderr
+    broken = []
+    for page in [project / "README.md", *(project / "docs").glob("*.md")]:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            for target in LINK.findall(line):
+                if re.match(r"[a-z]+:|#", target):  # a URL or an anchor of the page itself
+                    continue
+                if not (page.parent / target.split("#", 1)[0]).exists():
+                    broken.append(f"{page.relative_to(project)}:{number}: {target}")
+    assert broken == []
 
 
 def check_compose(project: Path, context) -> None:
@@ -596,3 +629,87 @@ def test_websockets_projects_get_their_passages(cookies, database):
     base = (project / project.name / "settings" / "base.py").read_text()
     assert "channels_redis.pubsub.RedisPubSubChannelLayer" in base
     assert 'env_str("REDIS_URL"' in base
+
+
+# Which words belong to which answers: a page may use the words of a row only when the project
+# chose one of the row's values. Every answer with choices (but the two version lines) has a
+# row, so a new answer cannot ship pages that talk about it to projects that did not choose it.
+MENTIONS = [
+    # (answer, values that allow the words, words, pages they are looked for in)
+    ("database", {"postgresql"}, r"postgres|psycopg|\b5432\b", ("README.md", "docs/*.md")),
+    # A PostgreSQL project runs SQLite locally and in its tests: only its deploy page is kept
+    # free of SQLite.
+    ("database", {"sqlite"}, r"sqlite", ("docs/kubernetes.md",)),
+    (
+        "amqp_consumer",
+        {"yes"},
+        r"\bamqp\b|AMQP_URL|manage\.py consume|make consume|aio-pika",
+        ("README.md", "docs/*.md"),
+    ),
+    ("websockets", {"yes"}, WEBSOCKET_WORDS, ("README.md", "docs/*.md")),
+    ("celery", {"rabbitmq", "redis"}, r"celery", ("README.md", "docs/*.md")),
+    ("__rabbitmq", {"yes"}, r"rabbitmq", ("README.md", "docs/*.md")),
+    ("__redis", {"yes"}, r"REDIS_URL", ("README.md", "docs/*.md")),
+]
+VERSION_ANSWERS = {"python_version", "django_version"}
+# One bake per choice of every answer, and one that combines answers.
+ANSWER_BAKES = {
+    f"{name}={value}": {name: value}
+    for name, values in CHOICES.items()
+    if name not in VERSION_ANSWERS
+    for value in values
+} | {"amqp consumer and websockets, sqlite": BAKES["amqp consumer and websockets, sqlite"]}
+
+
+def test_every_answer_has_its_words():
+    covered = {answer for answer, *_ in MENTIONS}
+    assert set(CHOICES) - VERSION_ANSWERS <= covered
+
+
+@pytest.mark.parametrize("answers", ANSWER_BAKES.values(), ids=ANSWER_BAKES.keys())
+def test_no_page_mentions_an_answer_not_chosen(cookies, answers):
+    project, context = bake_ok(cookies, answers)
+    mentions = []
+    for answer, allowed, words, patterns in MENTIONS:
+        if context.get(answer, "no") in allowed:
+            continue
+        for path in sorted({path for pattern in patterns for path in project.glob(pattern)}):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if re.search(words, line, re.IGNORECASE):
+                    where = f"{path.relative_to(project)}:{number}"
+                    mentions.append(f"{answer}={context.get(answer, 'no')}: {where}: {line}")
+    assert mentions == []
+
+
+# A check id as the guideline table defines it: `@guideline(\n    "hurricane.W001", ...`.
+DEFINED_ID = re.compile(r'@guideline\(\s*"(hurricane\.[EW]\d{3})"')
+CHECK_ID = re.compile(r"hurricane\.[EIW]\d{3}")
+
+
+def checklist_items(text: str) -> list[str]:
+    """The items of docs/checklist.md (`- [ ] ...`), each with its continuation lines."""
+    items = []
+    for line in text.splitlines():
+        if line.startswith("- [ ] "):
+            items.append(line)
+        elif items and line.startswith("  ") and line.strip():
+            items[-1] += " " + line.strip()
+    return items
+
+
+def test_the_checklist_names_every_check_and_only_real_ones(cookies):
+    source = TEMPLATE_DIR / "hurricane_runtime" / "guidelines"
+    defined = set()
+    for module in source.glob("*.py"):
+        defined |= set(DEFINED_ID.findall(module.read_text(encoding="utf-8")))
+    assert len(defined) >= 20
+    project, _ = bake_ok(cookies, {})
+    items = checklist_items((project / "docs" / "checklist.md").read_text(encoding="utf-8"))
+    named = []
+    for item in items:
+        ids = CHECK_ID.findall(item)
+        # Exactly one check enforces an item, or a person does.
+        assert (len(ids) == 1) != ("**manual**" in item), item
+        named += ids
+    assert sorted(named) == sorted(set(named)), "an id has two items"
+    assert set(named) == defined
