@@ -123,6 +123,7 @@ ALWAYS = [
     "docs/audit.md",
     "docs/checklist.md",
     "mkdocs.yml",
+    ".github/workflows/ci.yml",
 ]
 ONLY_POSTGRESQL = [
     "compose.yaml",
@@ -241,6 +242,7 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     if (project / "compose.yaml").exists():
         check_compose(project, context)
     check_docs(project)
+    check_workflow(project, context)
 
     lint = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -295,6 +297,74 @@ def check_docs(project: Path) -> None:
                 if not (page.parent / target.split("#", 1)[0]).exists():
                     broken.append(f"{page.relative_to(project)}:{number}: {target}")
     assert broken == []
+
+
+WORKFLOW = ".github/workflows/ci.yml"
+# What every workflow runs, whatever the answers: a step's `run` holds each of these.
+WORKFLOW_STEPS = {
+    "lint": ["uv sync --locked", "ruff check .", "ruff format --check ."],
+    "test": ["uv sync --locked", "pytest", "manage.py makemigrations --check"],
+    "image": [
+        "make build",
+        "--read-only --cap-drop ALL",
+        "--user 10001:10001",
+        "--retry",
+        "/$probe",
+        "make -s manifests",
+        "kubernetes-validate==1.37.0 --strict",
+        "hurricane_audit",
+        "--fail-level WARNING",
+    ],
+}
+
+
+def check_workflow(project: Path, context) -> None:
+    """The CI workflow passes actionlint and the workflow schema, pins every action by commit,
+    runs the steps every project needs, and gives the tests exactly the service containers of
+    the backing services the answers chose, with their URLs."""
+    path = project / WORKFLOW
+    linted = run(["node", str(Path(__file__).with_name("actionlint.cjs")), str(path)], project)
+    assert linted.returncode == 0, linted.stderr
+    assert json.loads(linted.stdout) == []
+    schema = run(
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW], project
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    jobs = workflow["jobs"]
+    assert set(jobs) == set(WORKFLOW_STEPS)
+    for name, job in jobs.items():
+        runs = "\n".join(step.get("run", "") for step in job["steps"])
+        missing = [part for part in WORKFLOW_STEPS[name] if part not in runs]
+        assert missing == [], name
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+
+    celery = context.get("celery", "no")
+    services = {"postgres"} if context["database"] == "postgresql" else set()
+    if context.get("__rabbitmq") == "yes":
+        services.add("rabbitmq")
+    if context.get("__redis") == "yes":
+        services.add("redis")
+    urls = {
+        "DATABASE_URL": context["database"] == "postgresql",
+        "AMQP_URL": context["amqp_consumer"] == "yes",
+        "REDIS_URL": context.get("__redis") == "yes",
+        "CELERY_BROKER_URL": celery != "no",
+    }
+    for name in ("test", "image"):
+        assert set(jobs[name].get("services", {})) == services, name
+    assert {key for key, wanted in urls.items() if wanted} == set(jobs["test"]["env"]) - {
+        "DJANGO_SETTINGS_MODULE"
+    }
+    if celery == "rabbitmq":
+        assert jobs["test"]["env"]["CELERY_BROKER_URL"].startswith("amqp://")
+    if celery == "redis":
+        assert jobs["test"]["env"]["CELERY_BROKER_URL"].startswith("redis://")
+    probe = f"127.0.0.1:{context['probe_port']}/$probe"
+    assert probe in "\n".join(step.get("run", "") for step in jobs["image"]["steps"])
 
 
 def check_compose(project: Path, context) -> None:
@@ -713,3 +783,16 @@ def test_the_checklist_names_every_check_and_only_real_ones(cookies):
         named += ids
     assert sorted(named) == sorted(set(named)), "an id has two items"
     assert set(named) == defined
+
+
+def test_every_project_can_run_the_audit_its_workflow_runs(cookies):
+    """CI runs `hurricane_audit --manifests --dockerfile`: the `dev` group carries what the
+    runtime's `audit` extra asks for, at the same ranges, and the lock has it."""
+    project, _ = bake_ok(cookies, {"database": "sqlite"})
+    extra = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["audit"]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert set(extra) <= set(pyproject["dependency-groups"]["dev"])
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    assert {"pyyaml", "dockerfile-parse"} <= {package["name"] for package in lock["package"]}
