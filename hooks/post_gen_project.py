@@ -103,10 +103,17 @@ ONLY_WHEN = {
 }
 
 
+def rendered_by_cruft(answers) -> bool:
+    """cruft (`cruft create`, and `cruft update`, which renders the project twice in temporary
+    folders to diff them) puts the template commit in the context and no `_repo_dir`."""
+    return "_commit" in answers and "_repo_dir" not in answers
+
+
 def template_dir() -> Path:
     """The template repository: `_repo_dir` is absolute for a git checkout, maybe relative for
-    a local path (relative to where cookiecutter started, which is not our working folder)."""
-    repo_dir = Path(ANSWERS["_repo_dir"])
+    a local path (relative to where cookiecutter started, which is not our working folder).
+    cruft gives none: cookiecutter runs the hook from the template folder either way."""
+    repo_dir = Path(ANSWERS.get("_repo_dir", "."))
     candidates = [repo_dir]
     if not repo_dir.is_absolute():
         # While the hook runs, cookiecutter (our parent process) has the repository as its
@@ -270,6 +277,56 @@ def write_local_secret() -> None:
     env_file.chmod(0o600)
 
 
+# What `cruft update` must leave alone: local files that differ between any two renders.
+CRUFT_SKIP = [".env", ".git", ".image-digests", "db.sqlite3"]
+
+
+def template_commit(template: Path) -> str | None:
+    if shutil.which("git") is None:
+        return None
+    result = subprocess.run(
+        ["git", "-C", str(template), "rev-parse", "--verify", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and len(commit) == 40 else None
+
+
+def cruft_state(answers, template: Path, commit: str) -> dict:
+    """What `cruft create` would have written: the template, its commit and the answers, so
+    `cruft update` (`make update`) can render the same answers at the old and the new commit
+    and apply the difference. A local template is recorded by its absolute path."""
+    source = answers.get("_template") or str(template)
+    if Path(source).expanduser().is_dir():
+        source = str(template)
+    context = {key: value for key, value in answers.items() if not key.startswith("_")}
+    context |= {"_template": source, "_commit": commit}
+    return {
+        "template": source,
+        "commit": commit,
+        "checkout": None,
+        "context": {"cookiecutter": context},
+        "directory": None,
+        "skip": CRUFT_SKIP,
+    }
+
+
+def write_cruft_state(template: Path) -> str:
+    """`.cruft.json`, unless cruft renders (it writes its own). Returns the line to print."""
+    if rendered_by_cruft(ANSWERS) or (PROJECT / ".cruft.json").exists():
+        return ""
+    commit = template_commit(template)
+    if commit is None:
+        return "cruft: no template commit (not a git checkout, or no git), so no .cruft.json."
+    state = cruft_state(ANSWERS, template, commit)
+    text = json.dumps(state, indent=2, ensure_ascii=False) + "\n"
+    (PROJECT / ".cruft.json").write_text(text, encoding="utf-8")
+    return f"cruft: template commit {commit[:12]} recorded in .cruft.json (make update)."
+
+
 # Set to 1 (or true, yes) to render without `git init` and the first commit.
 NO_GIT_VARIABLE = "HURRICANE_TEMPLATE_NO_GIT"
 
@@ -302,6 +359,9 @@ def init_git() -> str:
     git, inside another repository, or when asked not to, the project is left as it is."""
     if os.environ.get(NO_GIT_VARIABLE, "").strip().lower() in {"1", "true", "yes"}:
         return f"git: not initialised ({NO_GIT_VARIABLE} is set)."
+    if rendered_by_cruft(ANSWERS):
+        # `cruft update` diffs two renders in temporary folders: a .git there would be diffed.
+        return "git: not initialised (rendered by cruft); run `git init` to make it a repository."
     if shutil.which("git") is None:
         return "git: not found, so the project is not a repository; image tags will be `dev`."
     if _inside_a_repository():
@@ -384,9 +444,12 @@ def main() -> None:
     write_mkdocs_config(copy_docs(template))
     remove_unchosen()
     sort_lock()
-    write_local_secret()
+    if not rendered_by_cruft(ANSWERS):
+        # Random per render: `cruft update` would see it change. `make install` writes one.
+        write_local_secret()
+    cruft_line = write_cruft_state(template)
     git_line = init_git()
-    print_next_steps(git_line)
+    print_next_steps("\n".join(line for line in (cruft_line, git_line) if line))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,7 @@ ALWAYS = [
     "docs/checklist.md",
     "mkdocs.yml",
     ".github/workflows/ci.yml",
+    ".cruft.json",
 ]
 ONLY_POSTGRESQL = [
     "compose.yaml",
