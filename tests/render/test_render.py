@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -119,6 +120,11 @@ ALWAYS = [
     "docs/observability.md",
     "docs/container.md",
     "docs/kubernetes.md",
+    "docs/audit.md",
+    "docs/checklist.md",
+    "mkdocs.yml",
+    ".github/workflows/ci.yml",
+    ".cruft.json",
 ]
 ONLY_POSTGRESQL = [
     "compose.yaml",
@@ -236,6 +242,8 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     check_lock(project, context)
     if (project / "compose.yaml").exists():
         check_compose(project, context)
+    check_docs(project)
+    check_workflow(project, context)
 
     lint = run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -262,6 +270,102 @@ def check_lock(project: Path, context) -> None:
     assert names == sorted(names)
     oldest = "3.12" if context["django_version"] == "6.1" else "3.11"
     assert lock["requires-python"] == f">={oldest}"
+
+
+# A Markdown link: [text](target), the target without spaces.
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def check_docs(project: Path) -> None:
+    """The pages build as a site with `mkdocs build --strict` (a broken link or anchor fails
+    it), the nav lists exactly the pages the project has, and every relative link of every
+    Markdown file (README.md too, whose links mkdocs never sees) names a file that exists."""
+    config = yaml.safe_load((project / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert sorted(config["nav"]) == sorted(p.name for p in (project / "docs").glob("*.md"))
+    assert "plugins" not in config and "theme" not in config
+    with tempfile.TemporaryDirectory() as site:
+        built = run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", site],
+            project,
+        )
+        assert built.returncode == 0, built.stdout + built.stderr
+    broken = []
+    for page in [project / "README.md", *(project / "docs").glob("*.md")]:
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            for target in LINK.findall(line):
+                if re.match(r"[a-z]+:|#", target):  # a URL or an anchor of the page itself
+                    continue
+                if not (page.parent / target.split("#", 1)[0]).exists():
+                    broken.append(f"{page.relative_to(project)}:{number}: {target}")
+    assert broken == []
+
+
+WORKFLOW = ".github/workflows/ci.yml"
+# What every workflow runs, whatever the answers: a step's `run` holds each of these.
+WORKFLOW_STEPS = {
+    "lint": ["uv sync --locked", "ruff check .", "ruff format --check ."],
+    "test": ["uv sync --locked", "pytest", "manage.py makemigrations --check"],
+    "image": [
+        "make build",
+        "--read-only --cap-drop ALL",
+        "--user 10001:10001",
+        "--retry",
+        "/$probe",
+        "make -s manifests",
+        "kubernetes-validate==1.37.0 --strict",
+        "hurricane_audit",
+        "--fail-level WARNING",
+    ],
+}
+
+
+def check_workflow(project: Path, context) -> None:
+    """The CI workflow passes actionlint and the workflow schema, pins every action by commit,
+    runs the steps every project needs, and gives the tests exactly the service containers of
+    the backing services the answers chose, with their URLs."""
+    path = project / WORKFLOW
+    linted = run(["node", str(Path(__file__).with_name("actionlint.cjs")), str(path)], project)
+    assert linted.returncode == 0, linted.stderr
+    assert json.loads(linted.stdout) == []
+    schema = run(
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW], project
+    )
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    jobs = workflow["jobs"]
+    assert set(jobs) == set(WORKFLOW_STEPS)
+    for name, job in jobs.items():
+        runs = "\n".join(step.get("run", "") for step in job["steps"])
+        missing = [part for part in WORKFLOW_STEPS[name] if part not in runs]
+        assert missing == [], name
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"[\w./-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+
+    celery = context.get("celery", "no")
+    services = {"postgres"} if context["database"] == "postgresql" else set()
+    if context.get("__rabbitmq") == "yes":
+        services.add("rabbitmq")
+    if context.get("__redis") == "yes":
+        services.add("redis")
+    urls = {
+        "DATABASE_URL": context["database"] == "postgresql",
+        "AMQP_URL": context["amqp_consumer"] == "yes",
+        "REDIS_URL": context.get("__redis") == "yes",
+        "CELERY_BROKER_URL": celery != "no",
+    }
+    for name in ("test", "image"):
+        assert set(jobs[name].get("services", {})) == services, name
+    assert {key for key, wanted in urls.items() if wanted} == set(jobs["test"]["env"]) - {
+        "DJANGO_SETTINGS_MODULE"
+    }
+    if celery == "rabbitmq":
+        assert jobs["test"]["env"]["CELERY_BROKER_URL"].startswith("amqp://")
+    if celery == "redis":
+        assert jobs["test"]["env"]["CELERY_BROKER_URL"].startswith("redis://")
+    probe = f"127.0.0.1:{context['probe_port']}/$probe"
+    assert probe in "\n".join(step.get("run", "") for step in jobs["image"]["steps"])
 
 
 def check_compose(project: Path, context) -> None:
@@ -596,3 +700,100 @@ def test_websockets_projects_get_their_passages(cookies, database):
     base = (project / project.name / "settings" / "base.py").read_text()
     assert "channels_redis.pubsub.RedisPubSubChannelLayer" in base
     assert 'env_str("REDIS_URL"' in base
+
+
+# Which words belong to which answers: a page may use the words of a row only when the project
+# chose one of the row's values. Every answer with choices (but the two version lines) has a
+# row, so a new answer cannot ship pages that talk about it to projects that did not choose it.
+MENTIONS = [
+    # (answer, values that allow the words, words, pages they are looked for in)
+    ("database", {"postgresql"}, r"postgres|psycopg|\b5432\b", ("README.md", "docs/*.md")),
+    # A PostgreSQL project runs SQLite locally and in its tests: only its deploy page is kept
+    # free of SQLite.
+    ("database", {"sqlite"}, r"sqlite", ("docs/kubernetes.md",)),
+    (
+        "amqp_consumer",
+        {"yes"},
+        r"\bamqp\b|AMQP_URL|manage\.py consume|make consume|aio-pika",
+        ("README.md", "docs/*.md"),
+    ),
+    ("websockets", {"yes"}, WEBSOCKET_WORDS, ("README.md", "docs/*.md")),
+    ("celery", {"rabbitmq", "redis"}, r"celery", ("README.md", "docs/*.md")),
+    ("__rabbitmq", {"yes"}, r"rabbitmq", ("README.md", "docs/*.md")),
+    ("__redis", {"yes"}, r"REDIS_URL", ("README.md", "docs/*.md")),
+]
+VERSION_ANSWERS = {"python_version", "django_version"}
+# One bake per choice of every answer, and one that combines answers.
+ANSWER_BAKES = {
+    f"{name}={value}": {name: value}
+    for name, values in CHOICES.items()
+    if name not in VERSION_ANSWERS
+    for value in values
+} | {"amqp consumer and websockets, sqlite": BAKES["amqp consumer and websockets, sqlite"]}
+
+
+def test_every_answer_has_its_words():
+    covered = {answer for answer, *_ in MENTIONS}
+    assert set(CHOICES) - VERSION_ANSWERS <= covered
+
+
+@pytest.mark.parametrize("answers", ANSWER_BAKES.values(), ids=ANSWER_BAKES.keys())
+def test_no_page_mentions_an_answer_not_chosen(cookies, answers):
+    project, context = bake_ok(cookies, answers)
+    mentions = []
+    for answer, allowed, words, patterns in MENTIONS:
+        if context.get(answer, "no") in allowed:
+            continue
+        for path in sorted({path for pattern in patterns for path in project.glob(pattern)}):
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if re.search(words, line, re.IGNORECASE):
+                    where = f"{path.relative_to(project)}:{number}"
+                    mentions.append(f"{answer}={context.get(answer, 'no')}: {where}: {line}")
+    assert mentions == []
+
+
+# A check id as the guideline table defines it: `@guideline(\n    "hurricane.W001", ...`.
+DEFINED_ID = re.compile(r'@guideline\(\s*"(hurricane\.[EW]\d{3})"')
+CHECK_ID = re.compile(r"hurricane\.[EIW]\d{3}")
+
+
+def checklist_items(text: str) -> list[str]:
+    """The items of docs/checklist.md (`- [ ] ...`), each with its continuation lines."""
+    items = []
+    for line in text.splitlines():
+        if line.startswith("- [ ] "):
+            items.append(line)
+        elif items and line.startswith("  ") and line.strip():
+            items[-1] += " " + line.strip()
+    return items
+
+
+def test_the_checklist_names_every_check_and_only_real_ones(cookies):
+    source = TEMPLATE_DIR / "hurricane_runtime" / "guidelines"
+    defined = set()
+    for module in source.glob("*.py"):
+        defined |= set(DEFINED_ID.findall(module.read_text(encoding="utf-8")))
+    assert len(defined) >= 20
+    project, _ = bake_ok(cookies, {})
+    items = checklist_items((project / "docs" / "checklist.md").read_text(encoding="utf-8"))
+    named = []
+    for item in items:
+        ids = CHECK_ID.findall(item)
+        # Exactly one check enforces an item, or a person does.
+        assert (len(ids) == 1) != ("**manual**" in item), item
+        named += ids
+    assert sorted(named) == sorted(set(named)), "an id has two items"
+    assert set(named) == defined
+
+
+def test_every_project_can_run_the_audit_its_workflow_runs(cookies):
+    """CI runs `hurricane_audit --manifests --dockerfile`: the `dev` group carries what the
+    runtime's `audit` extra asks for, at the same ranges, and the lock has it."""
+    project, _ = bake_ok(cookies, {"database": "sqlite"})
+    extra = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["audit"]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert set(extra) <= set(pyproject["dependency-groups"]["dev"])
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    assert {"pyyaml", "dockerfile-parse"} <= {package["name"] for package in lock["package"]}
