@@ -259,6 +259,10 @@ class WebSocketSession(HTTPMessageDelegate):
         except Exception:
             conn.close()
         self._record()
+        # An application still awaiting receive() (Channels' consumers do after refusing)
+        # learns that the connection is over, so its task ends instead of holding the drain.
+        self.close_code = self.close_code or _ABNORMAL
+        self._deliver({"type": "websocket.disconnect", "code": self.close_code})
         self._decide()
 
     def _decide(self) -> None:

@@ -179,3 +179,19 @@ def test_upgrades_are_plain_requests_without_the_websockets_option(start_serve):
     raw = RawWebSocket(served.port)
     assert raw.status == 404  # Django answers: no HTTP view at /ws/echo/
     raw.close()
+
+
+def test_a_refused_handshake_leaves_nothing_for_the_drain_to_wait_for(start_serve):
+    served = start_serve(*WEBSOCKETS, "--shutdown-delay", "0", "--drain-timeout", "10")
+
+    async def refuse():
+        with pytest.raises(InvalidStatus):
+            async with connect(ws_url(served, "/ws/echo/?reject"), origin=ORIGIN):
+                pass
+
+    asyncio.run(refuse())
+    began = time.monotonic()
+    served.signal()
+    assert served.wait_exit(30) == 0, served.output()
+    took = time.monotonic() - began
+    assert took < 5, f"stop took {took:.1f}s after one refused handshake (drain timeout 10 s)"
