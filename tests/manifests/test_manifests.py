@@ -52,6 +52,8 @@ BAKES = {
     "consumer": {"amqp_consumer": "yes", "app_port": "9000", "probe_port": "9100"},
     "consumer-sqlite": {"amqp_consumer": "yes", "database": "sqlite", "replicas": "1"},
     "websockets": {"websockets": "yes"},
+    "celery-rabbitmq": {"celery": "rabbitmq"},
+    "celery-redis": {"celery": "redis", "app_port": "9000", "probe_port": "9100"},
 }
 CONSUMER_BAKES = [name for name, answers in BAKES.items() if answers.get("amqp_consumer") == "yes"]
 SCHEMAS = Path(__file__).resolve().parent / "schemas"

@@ -74,6 +74,12 @@ BAKES = {
         "websockets": "yes",
         "database": "sqlite",
     },
+    "celery rabbitmq": {"celery": "rabbitmq"},
+    "celery redis and websockets, django 6.1, python 3.13": {
+        "celery": "redis",
+        "websockets": "yes",
+        "django_version": "6.1",
+    },
     "websockets, django 6.1, python 3.14, custom ports": {
         "websockets": "yes",
         "django_version": "6.1",
