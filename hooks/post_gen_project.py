@@ -150,9 +150,10 @@ def copy_runtime(template: Path) -> None:
 #
 # A single line (a table row, where a marker line would end the table) carries the marker at
 # its end instead: `| [sqlite.md](sqlite.md) | ... <!-- only database=sqlite --> |`.
+# Several choices of one answer are joined by `|`: `<!-- only celery=rabbitmq|redis -->`.
 # A project's copy keeps the passages and lines that fit its answers, without the markers, so a
 # SQLite project never reads advice meant for PostgreSQL (and the other way round).
-ONLY_START = re.compile(r"<!-- only (\w+)=(\w+) -->")
+ONLY_START = re.compile(r"<!-- only (\w+)=([\w|]+) -->")
 ONLY_END = "<!-- end only -->"
 
 
@@ -161,11 +162,11 @@ def fit_page(text: str) -> str:
     for line in text.splitlines(keepends=True):
         marker = ONLY_START.search(line)
         if marker and line.strip() == marker[0]:
-            keep = ANSWERS.get(marker[1]) == marker[2]
+            keep = ANSWERS.get(marker[1]) in marker[2].split("|")
         elif line.strip() == ONLY_END:
             keep = True
         elif marker:
-            if keep and ANSWERS.get(marker[1]) == marker[2]:
+            if keep and ANSWERS.get(marker[1]) in marker[2].split("|"):
                 kept.append(line.replace(f" {marker[0]}", "").replace(marker[0], ""))
         elif keep:
             kept.append(line)

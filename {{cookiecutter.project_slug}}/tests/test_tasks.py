@@ -60,10 +60,10 @@ def test_beat_schedules_count_items():
     assert app.conf.beat_schedule["count-items"]["task"] == count_items.name
 
 
-
 # -- against a real broker --------------------------------------------------------------------
 
 PROJECT = Path(__file__).resolve().parent.parent
+APP = "{{ cookiecutter.project_slug }}"
 DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671, "redis": 6379, "rediss": 6379}
 
 
@@ -128,13 +128,11 @@ def test_a_worker_runs_a_task_sent_through_the_broker(tmp_path):
         "DATABASE_URL": f"sqlite:///{database}",
         "CELERY_BROKER_URL": url,
     }
-    python = [sys.executable]
-    subprocess.run(
-        [*python, "manage.py", "migrate", "--noinput"], cwd=PROJECT, env=env, check=True, timeout=120
-    )
+    migrate = [sys.executable, "manage.py", "migrate", "--noinput"]
+    subprocess.run(migrate, cwd=PROJECT, env=env, check=True, timeout=120)
     port = free_port()
     worker = subprocess.Popen(
-        [*python, "-m", "celery", "-A", "{{ cookiecutter.project_slug }}", "worker", "--pool", "solo", "--queues", queue],
+        [sys.executable, "-m", "celery", "-A", APP, "worker", "--pool", "solo", "--queues", queue],
         cwd=PROJECT,
         # As in the Deployment: SIGTERM starts the soft shutdown (a short one here).
         env={

@@ -1,9 +1,10 @@
 """The Celery app of {{ cookiecutter.project_slug }} (docs/celery.md).
 
-`celery -A {{ cookiecutter.project_slug }} worker` and `celery -A {{ cookiecutter.project_slug }} beat` load it (`make worker`, `make beat`,
-k8s/base/celery-worker.yaml and celery-beat.yaml); the web pods import it too (the package's
-`__init__.py`), so `task.delay()` sends with the same settings. Its settings are the Django
-settings named `CELERY_*` (settings/base.py); tasks are found in every app's `tasks.py`.
+`make worker` and `make beat` load it, as the worker and beat Deployments do
+(k8s/base/celery-worker.yaml, celery-beat.yaml: `celery -A <package> worker`); the web pods
+import it too (the package's `__init__.py`), so `task.delay()` sends with the same settings.
+Its settings are the Django settings named `CELERY_*` (settings/base.py); tasks are found in
+every app's `tasks.py`.
 
 `install(app)` gives every worker and beat process the runtime's probe port (/startup, /ready,
 /alive, /metrics on HURRICANE_PROBE_PORT); other processes that import the app are untouched.

@@ -22,7 +22,7 @@ NAME_MAX_LENGTH = Item._meta.get_field("name").max_length
 
 @shared_task
 def create_item(name: str) -> int:
-    """The item named `name`, created once: a second run (redelivery) finds it and returns its id."""
+    """The item named `name`, created once: a second run (a redelivery) finds it; its id."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError("name must be a non-empty string")
     name = name.strip()
