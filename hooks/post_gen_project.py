@@ -102,12 +102,13 @@ ONLY_WHEN = {
     "{slug}/items/routing.py": _websockets,
     "tests/test_feed.py": _websockets,
     "tests/test_feed_serve.py": _websockets,
-    # Celery: the app, the example tasks and their tests, the worker and beat Deployments.
+    # Celery: the app, the example tasks and their tests, worker and beat, the autoscaler.
     "{slug}/celery.py": _celery,
     "{slug}/items/tasks.py": _celery,
     "tests/test_tasks.py": _celery,
     "k8s/base/celery-worker.yaml": _celery,
     "k8s/base/celery-beat.yaml": _celery,
+    "k8s/components/keda-celery-worker": _celery,
 }
 
 

@@ -158,6 +158,9 @@ ONLY_CELERY = [
     "tests/test_tasks.py",
     "k8s/base/celery-worker.yaml",
     "k8s/base/celery-beat.yaml",
+    "k8s/components/keda-celery-worker/kustomization.yaml",
+    "k8s/components/keda-celery-worker/scaledobject.yaml",
+    "k8s/components/keda-celery-worker/triggerauthentication.yaml",
     "docs/celery.md",
 ]
 NEVER = [
@@ -212,12 +215,14 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     consumer = context["amqp_consumer"] == "yes"
     (expected if consumer else absent).extend(ONLY_AMQP_CONSUMER)
     keda = consumer and context["database"] == "postgresql"
-    # No empty k8s/components folder is left behind when the component is not rendered.
-    (expected if keda else absent).extend(KEDA_CONSUMER if keda else ["k8s/components"])
+    (expected if keda else absent).extend(KEDA_CONSUMER)
     websockets = context["websockets"] == "yes"
     (expected if websockets else absent).extend(ONLY_WEBSOCKETS)
     celery = context["celery"] != "no"
     (expected if celery else absent).extend(ONLY_CELERY)
+    if not (keda or celery):
+        # No empty k8s/components folder is left behind when no component is rendered.
+        absent.append("k8s/components")
     if (consumer or websockets) and context["database"] == "sqlite":
         # compose.yaml runs the broker or Redis; only the PostgreSQL parts stay away.
         absent.remove("compose.yaml")
