@@ -346,7 +346,7 @@ def next_steps(answers, folder: str, git_line: str) -> str:
         )
     if _celery(answers):
         steps.append("make worker     # the Celery worker: runs the tasks of items/tasks.py")
-        steps.append("make beat       # Celery beat: sends the periodic tasks of CELERY_BEAT_SCHEDULE")
+        steps.append("make beat       # Celery beat: sends the periodic tasks on schedule")
     steps += [
         "make test       # pytest",
         "make help       # every target and variable, including build and deploy",

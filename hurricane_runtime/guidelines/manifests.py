@@ -6,10 +6,11 @@ audit the rendered output to see patches and generated ConfigMaps applied.
 
 A container that runs the runtime (its command is ``manage.py serve`` or ``manage.py consume``,
 ``celery worker`` or ``celery beat`` of an app with ``hurricane_runtime.celery.install``, or it
-has none and the image's CMD starts it) gets the options it would run with: the Django settings of the audit,
-except that the container's own environment (``env`` values and ConfigMaps of the same input
-given through ``envFrom``) and its ``serve`` flags win, because settings commonly read the
-environment and flags always win. The pod rules compare the manifests with those options.
+has none and the image's CMD starts it) gets the options it would run with: the Django
+settings of the audit, except that the container's own environment (``env`` values and
+ConfigMaps of the same input given through ``envFrom``) and its ``serve`` flags win, because
+settings commonly read the environment and flags always win. The pod rules compare the
+manifests with those options.
 """
 
 import argparse
