@@ -16,7 +16,9 @@ PostgreSQL on 127.0.0.1:5432 with the role and database compose.yaml would creat
 The second bake, SQLite with Django 6.1 on Python 3.12, other ports and the AMQP consumer, is
 installed and checked with its own tools the same way; its consumer runs against the RabbitMQ
 on 127.0.0.1:5672 (in a vhost of its own), the machine's broker standing in for the one
-`make services` would start.
+`make services` would start. The Celery bake (PostgreSQL answer, Redis broker) is installed and
+checked the same way; its own tests run a real `celery worker` through the Redis on
+127.0.0.1:6379.
 """
 
 import os

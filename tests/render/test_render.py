@@ -601,6 +601,7 @@ def test_projects_without_celery_never_mention_it(cookies, answers):
         project / "deploy.mk",
         project / ".env.example",
         project / ".env",
+        project / ".gitignore",
         project / "pyproject.toml",
         *(project / "docs").glob("*.md"),
         *(project / project.name).rglob("*.py"),
