@@ -163,6 +163,13 @@ def test_a_worker_runs_a_task_sent_through_the_broker(tmp_path):
         except subprocess.TimeoutExpired:
             worker.kill()
             output, _ = worker.communicate()
+        # The test's queue and the exchange Celery declared for it, nothing else (on Redis, the
+        # exchange is the transport's binding keys).
         with app.connection_for_write(url) as connection:
-            connection.default_channel.queue_delete(queue)
+            channel = connection.default_channel
+            channel.queue_delete(queue)
+            channel.exchange_delete(queue)
+            if connection.transport.driver_type == "redis":
+                bindings = (f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+                channel.client.delete(*bindings)
     assert worker.returncode == 0, output
