@@ -102,7 +102,7 @@ def manifests(session):
     """Render every overlay with kustomize, validate it strictly, scan it with checkov."""
     # kubectl from a wheel: the same kustomize everywhere, no system package needed. jsonschema
     # checks KEDA's objects against our own strict schemas (tests/manifests/schemas/). The
-    # runtime with its audit and websockets extras, dj-database-url and psycopg run
+    # runtime with its audit, celery and websockets extras, dj-database-url and psycopg run
     # `manage.py hurricane_audit` of the bakes over their rendered overlays.
     session.install(
         *TEMPLATE_TEST_DEPS,
@@ -111,7 +111,7 @@ def manifests(session):
         CHECKOV,
         "jsonschema>=4.23,<5",
         "-e",
-        ".[audit,websockets]",
+        ".[audit,celery,websockets]",
         "dj-database-url>=2.3,<4",
         "psycopg[binary]>=3.2,<4",
     )

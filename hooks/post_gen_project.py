@@ -52,6 +52,10 @@ def _redis(answers):
     return answers["__redis"] == "yes"
 
 
+def _celery(answers):
+    return answers["celery"] != "no"
+
+
 def _local_services(answers):
     """compose.yaml has something to run: the database, a broker or Redis."""
     return _postgresql(answers) or _rabbitmq(answers) or _redis(answers)
@@ -71,6 +75,7 @@ DOCS = {
     "sqlite.md": _sqlite,
     "amqp.md": _amqp_consumer,
     "websockets.md": _websockets,
+    "celery.md": _celery,
     # The audit's checks and the checklist that names them: every project.
     "audit.md": _always,
     "checklist.md": _always,
@@ -100,6 +105,13 @@ ONLY_WHEN = {
     "{slug}/items/routing.py": _websockets,
     "tests/test_feed.py": _websockets,
     "tests/test_feed_serve.py": _websockets,
+    # Celery: the app, the example tasks and their tests, worker and beat, the autoscaler.
+    "{slug}/celery.py": _celery,
+    "{slug}/items/tasks.py": _celery,
+    "tests/test_tasks.py": _celery,
+    "k8s/base/celery-worker.yaml": _celery,
+    "k8s/base/celery-beat.yaml": _celery,
+    "k8s/components/keda-celery-worker": _celery,
 }
 
 
@@ -149,9 +161,10 @@ def copy_runtime(template: Path) -> None:
 #
 # A single line (a table row, where a marker line would end the table) carries the marker at
 # its end instead: `| [sqlite.md](sqlite.md) | ... <!-- only database=sqlite --> |`.
+# Several choices of one answer are joined by `|`: `<!-- only celery=rabbitmq|redis -->`.
 # A project's copy keeps the passages and lines that fit its answers, without the markers, so a
 # SQLite project never reads advice meant for PostgreSQL (and the other way round).
-ONLY_START = re.compile(r"<!-- only (\w+)=(\w+) -->")
+ONLY_START = re.compile(r"<!-- only (\w+)=([\w|]+) -->")
 ONLY_END = "<!-- end only -->"
 
 
@@ -160,11 +173,11 @@ def fit_page(text: str) -> str:
     for line in text.splitlines(keepends=True):
         marker = ONLY_START.search(line)
         if marker and line.strip() == marker[0]:
-            keep = ANSWERS.get(marker[1]) == marker[2]
+            keep = ANSWERS.get(marker[1]) in marker[2].split("|")
         elif line.strip() == ONLY_END:
             keep = True
         elif marker:
-            if keep and ANSWERS.get(marker[1]) == marker[2]:
+            if keep and ANSWERS.get(marker[1]) in marker[2].split("|"):
                 kept.append(line.replace(f" {marker[0]}", "").replace(marker[0], ""))
         elif keep:
             kept.append(line)
@@ -256,7 +269,8 @@ def sort_lock() -> None:
 def write_local_secret() -> None:
     """A random key for local runs only: `.env` is git-ignored and never used in production.
     PostgreSQL projects also point local runs at the database of compose.yaml, projects with a
-    broker at its RabbitMQ, projects with websockets at its Redis."""
+    consumer at its RabbitMQ, projects with websockets at its Redis, Celery projects at the
+    broker they chose."""
     env_file = PROJECT / ".env"
     if env_file.exists():  # rendering over an existing project keeps its local settings
         return
@@ -268,11 +282,14 @@ def write_local_secret() -> None:
     if url:
         lines.append(f"DATABASE_URL={url}")
     amqp_url = local_amqp_url(ANSWERS)
-    if amqp_url:
+    if amqp_url and _amqp_consumer(ANSWERS):
         lines.append(f"AMQP_URL={amqp_url}")
     redis_url = local_redis_url(ANSWERS)
-    if redis_url:
+    if redis_url and _websockets(ANSWERS):
         lines.append(f"REDIS_URL={redis_url}")
+    if _celery(ANSWERS):
+        broker = amqp_url if ANSWERS["celery"] == "rabbitmq" else redis_url
+        lines.append(f"CELERY_BROKER_URL={broker}")
     env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     env_file.chmod(0o600)
 
@@ -414,6 +431,9 @@ def next_steps(answers, folder: str, git_line: str) -> str:
         steps.append(
             "make consume    # the example consumer: an item per message of the queue 'items'"
         )
+    if _celery(answers):
+        steps.append("make worker     # the Celery worker: runs the tasks of items/tasks.py")
+        steps.append("make beat       # Celery beat: sends the periodic tasks on schedule")
     steps += [
         "make test       # pytest",
         "make help       # every target and variable, including build and deploy",

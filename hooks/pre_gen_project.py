@@ -20,6 +20,7 @@ PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 DJANGO_LINES = {"5.2": "3.11", "6.1": "3.12"}
 DATABASES = ("postgresql", "sqlite")
 YES_NO = ("no", "yes")
+CELERY_BROKERS = ("no", "rabbitmq", "redis")
 
 # Top-level modules a project imports or ships next to its package: a slug with one of these
 # names would shadow it. Dependencies first, then the names of folders and files we render.
@@ -45,6 +46,20 @@ TAKEN_MODULE_NAMES = {
     "redis",
     "msgpack",
     "daphne",
+    # celery: Celery and its messaging stack.
+    "celery",
+    "kombu",
+    "billiard",
+    "vine",
+    "amqp",
+    "click",
+    "click_didyoumean",
+    "click_repl",
+    "click_plugins",
+    "dateutil",
+    "prompt_toolkit",
+    "wcwidth",
+    "six",
     "twisted",
     "autobahn",
     "sqlparse",
@@ -72,6 +87,8 @@ PORTS_IN_USE = {
     ("database", "postgresql"): {5432: "PostgreSQL"},
     ("amqp_consumer", "yes"): {5672: "RabbitMQ", 5671: "RabbitMQ over TLS"},
     ("websockets", "yes"): {6379: "Redis"},
+    ("celery", "rabbitmq"): {5672: "RabbitMQ", 5671: "RabbitMQ over TLS"},
+    ("celery", "redis"): {6379: "Redis"},
 }
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -174,6 +191,19 @@ def _version(text: str) -> tuple[int, ...]:
 def check_websockets(answers):
     if answers["websockets"] not in YES_NO:
         yield f"websockets {answers['websockets']!r} is unknown. Accepted: {', '.join(YES_NO)}."
+
+
+def check_celery(answers):
+    celery = answers["celery"]
+    if celery not in CELERY_BROKERS:
+        yield f"celery {celery!r} is unknown. Accepted: {', '.join(CELERY_BROKERS)}."
+    elif celery != "no" and answers["database"] == "sqlite":
+        yield (
+            f"celery {celery} with database sqlite: Celery runs its tasks in worker pods "
+            "(several processes each) beside the web pod, and an SQLite file on one "
+            "ReadWriteOnce volume accepts one writer on one node. Choose database postgresql "
+            "for Celery, or celery no."
+        )
 
 
 def check_email(answers):
@@ -288,6 +318,7 @@ CHECKS = (
     check_slug,
     check_choices,
     check_websockets,
+    check_celery,
     check_email,
     check_ports,
     check_replicas,

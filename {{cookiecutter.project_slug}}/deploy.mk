@@ -103,7 +103,7 @@ deploy: _need_cluster _need_digest _kustomization ## Apply OVERLAY with the push
 		echo "make deploy: the Secret '$(APP_NAME)' does not exist in namespace '$(NAMESPACE)'." >&2; \
 		echo "Create the namespace and the Secret first (see k8s/secret.example.yaml), e.g.:" >&2; \
 		echo "  $(KUBECTL) create namespace $(NAMESPACE)" >&2; \
-		echo "  $(KUBECTL) -n $(NAMESPACE) create secret generic $(APP_NAME) --from-literal=DJANGO_SECRET_KEY=... {% if cookiecutter.database == 'postgresql' %}--from-literal=DATABASE_URL=postgres://...{% endif %}{% if cookiecutter.__rabbitmq == 'yes' %} --from-literal=AMQP_URL=amqps://...{% endif %}{% if cookiecutter.__redis == 'yes' %} --from-literal=REDIS_URL=redis://...{% endif %}" >&2; \
+		echo "  $(KUBECTL) -n $(NAMESPACE) create secret generic $(APP_NAME) --from-literal=DJANGO_SECRET_KEY=... {% if cookiecutter.database == 'postgresql' %}--from-literal=DATABASE_URL=postgres://...{% endif %}{% if cookiecutter.amqp_consumer == 'yes' %} --from-literal=AMQP_URL=amqps://...{% endif %}{% if cookiecutter.websockets == 'yes' %} --from-literal=REDIS_URL=redis://...{% endif %}{% if cookiecutter.celery != 'no' %} --from-literal=CELERY_BROKER_URL={{ 'amqps' if cookiecutter.celery == 'rabbitmq' else 'rediss' }}://...{% endif %}" >&2; \
 		rm -rf $(DEPLOY_DIR); exit 1; }
 	@# A Job's pod template is immutable: the previous migration Job goes before the new one.
 	$(if $(HAS_MIGRATE_JOB),$(KUBECTL) -n $(NAMESPACE) delete job $(APP_NAME)-migrate --ignore-not-found --wait=true)
@@ -124,6 +124,10 @@ endif
 	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(APP_NAME) --timeout=$(ROLLOUT_TIMEOUT)
 {%- if cookiecutter.amqp_consumer == "yes" %}
 	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(APP_NAME)-consumer --timeout=$(ROLLOUT_TIMEOUT)
+{%- endif %}
+{%- if cookiecutter.celery != "no" %}
+	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(APP_NAME)-celery-worker --timeout=$(ROLLOUT_TIMEOUT)
+	$(KUBECTL) -n $(NAMESPACE) rollout status deployment/$(APP_NAME)-celery-beat --timeout=$(ROLLOUT_TIMEOUT)
 {%- endif %}
 
 undeploy: _need_cluster _kustomization ## Delete everything OVERLAY created (its namespace too, with the Secret)

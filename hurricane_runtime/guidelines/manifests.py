@@ -4,11 +4,13 @@ Input is a folder of YAML files (read recursively) or one file, for instance the
 ``kubectl kustomize``; every file may hold several documents. Kustomization files are skipped:
 audit the rendered output to see patches and generated ConfigMaps applied.
 
-A container that runs the runtime (its command is ``manage.py serve``, or it has none and the
-image's CMD starts it) gets the options it would run with: the Django settings of the audit,
-except that the container's own environment (``env`` values and ConfigMaps of the same input
-given through ``envFrom``) and its ``serve`` flags win, because settings commonly read the
-environment and flags always win. The pod rules compare the manifests with those options.
+A container that runs the runtime (its command is ``manage.py serve`` or ``manage.py consume``,
+``celery worker`` or ``celery beat`` of an app with ``hurricane_runtime.celery.install``, or it
+has none and the image's CMD starts it) gets the options it would run with: the Django
+settings of the audit, except that the container's own environment (``env`` values and
+ConfigMaps of the same input given through ``envFrom``) and its ``serve`` flags win, because
+settings commonly read the environment and flags always win. The pod rules compare the
+manifests with those options.
 """
 
 import argparse
@@ -17,10 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, ConfigError, ConsumeConfig, ServeConfig
+from ..config import CeleryConfig, Config, ConfigError, ConsumeConfig, ServeConfig
 
 # The workloads the runtime serves, by their management command; a new command adds a row.
-WORKLOAD_CONFIGS: dict[str, type[Config]] = {"serve": ServeConfig, "consume": ConsumeConfig}
+# Celery owns its command line: its workloads are named by Celery's subcommand, and their
+# options come from the settings and the environment only (docs/celery.md).
+CELERY_WORKLOADS = {"worker": "celery worker", "beat": "celery beat"}
+WORKLOAD_CONFIGS: dict[str, type[Config]] = {
+    "serve": ServeConfig,
+    "consume": ConsumeConfig,
+    **{workload: CeleryConfig for workload in CELERY_WORKLOADS.values()},
+}
 DEFAULT_WORKLOAD = "serve"  # a container without a command runs the image's CMD
 
 # Where each kind keeps its pod spec; long-running kinds get the probe and shutdown rules.
@@ -125,10 +134,17 @@ class PodContext:
     container_path: tuple  # inside the document
     container: dict
     pod: dict
-    workload: str | None  # "serve" when the container runs the runtime's serve, else None
+    workload: str | None  # "serve", "consume", "celery worker", "celery beat", or None
     config: Config | None = None
     config_error: str | None = None
     ports: dict[str, int] = field(default_factory=dict)  # container port names -> numbers
+    # Seconds a Celery worker's soft shutdown gives running tasks after SIGTERM (the
+    # container's CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT, else the setting); 0 for beat.
+    celery_soft_shutdown: float = 0.0
+
+    @property
+    def celery(self) -> bool:
+        return self.workload in CELERY_WORKLOADS.values()
 
     @property
     def label(self) -> str:
@@ -150,10 +166,42 @@ def _workload_of(container: dict) -> tuple[str | None, list[str]]:
     words = [str(word) for word in (container.get("command") or []) + (container.get("args") or [])]
     if not words:
         return DEFAULT_WORKLOAD, []
+    celery = _celery_workload(words)
+    if celery is not None:
+        return celery, []
     for index, word in enumerate(words):
         if word in WORKLOAD_CONFIGS and any(w.endswith("manage.py") for w in words[:index]):
             return word, words[index + 1 :]
     return None, []
+
+
+def _celery_workload(words: list[str]) -> str | None:
+    """ "celery worker" for `celery -A app worker ...` (or `python -m celery ...`), likewise
+    beat; None for anything else (a shell, `celery inspect`, `worker -B`)."""
+    starts = [
+        index + 1
+        for index, word in enumerate(words)
+        if word.rsplit("/", 1)[-1] == "celery" and (index == 0 or words[index - 1] == "-m")
+    ]
+    if not starts:
+        return None
+    rest = words[starts[0] :]
+    subcommand = next((word for word in rest if word in CELERY_WORKLOADS), None)
+    if subcommand is None or "-B" in rest or "--beat" in rest:
+        return None
+    return CELERY_WORKLOADS[subcommand]
+
+
+def _soft_shutdown(settings, environ: dict[str, str]) -> float:
+    value = environ.get("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT")
+    if value is None:
+        value = getattr(settings, "CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", 0) or 0
+    try:
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT={value!r} is not a number of seconds"
+        ) from None
 
 
 def _environment(container: dict, config_maps: dict[str, dict]) -> dict[str, str]:
@@ -233,6 +281,8 @@ def pod_contexts(documents: list[Document], settings) -> Iterator[PodContext]:
                     environ = _environment(container, config_maps)
                     try:
                         context.config = _config(workload, words, settings, environ)
+                        if workload == CELERY_WORKLOADS["worker"]:
+                            context.celery_soft_shutdown = _soft_shutdown(settings, environ)
                     except ConfigError as error:
                         context.config_error = str(error)
                 yield context

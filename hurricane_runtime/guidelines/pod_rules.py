@@ -160,14 +160,58 @@ def grace_period_too_short(context: PodContext) -> Iterator[Finding]:
         return
     grace = context.pod.get("terminationGracePeriodSeconds", DEFAULT_GRACE_PERIOD)
     prestop = _prestop_seconds(context.container)
-    needed = prestop + context.config.shutdown_delay + context.config.drain_timeout
+    if context.celery:
+        # Celery's shutdown is its own: the soft shutdown window (0 for beat, which holds no
+        # task), not the runtime's drain.
+        needed = prestop + context.celery_soft_shutdown
+        parts = f"soft shutdown window {context.celery_soft_shutdown:g}"
+    else:
+        needed = prestop + context.config.shutdown_delay + context.config.drain_timeout
+        parts = (
+            f"shutdown delay {context.config.shutdown_delay:g} + drain timeout "
+            f"{context.config.drain_timeout:g}"
+        )
     if grace < needed:
         given = "the default 30s" if "terminationGracePeriodSeconds" not in context.pod else ""
         yield Finding(
             f"{context.label}: terminationGracePeriodSeconds {given or grace} < preStop "
-            f"{prestop:g} + shutdown delay {context.config.shutdown_delay:g} + drain timeout "
-            f"{context.config.drain_timeout:g} = {needed:g}",
+            f"{prestop:g} + {parts} = {needed:g}",
             line=context.pod_line("terminationGracePeriodSeconds"),
+        )
+
+
+# Kinds whose replicas run side by side; a Pod or Job is one process by construction.
+REPLICATED_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "DaemonSet"}
+
+
+@guideline(
+    "hurricane.E110",
+    "Celery beat can run twice",
+    "Run beat as a Deployment of its own with replicas: 1 and strategy: Recreate: two beats "
+    "send every periodic task twice.",
+    "docs/celery.md#beat-is-a-singleton",
+    scope="pod",
+)
+def celery_beat_not_singleton(context: PodContext) -> Iterator[Finding]:
+    if context.workload != "celery beat" or context.kind not in REPLICATED_KINDS:
+        return
+    spec = context.document.data.get("spec") or {}
+    where = context.document.line_of("spec")
+    if context.kind == "DaemonSet":
+        yield Finding(f"{context.label}: a DaemonSet runs beat on every node", line=where)
+        return
+    replicas = spec.get("replicas", 1)
+    if replicas != 1:
+        yield Finding(
+            f"{context.label}: replicas {replicas}, beat must run once",
+            line=context.document.line_of("spec", "replicas"),
+        )
+    strategy = (spec.get("strategy") or {}).get("type", "RollingUpdate")
+    if context.kind == "Deployment" and strategy != "Recreate":
+        yield Finding(
+            f"{context.label}: strategy {strategy} runs the old and the new beat together "
+            "during a rollout",
+            line=context.document.line_of("spec", "strategy"),
         )
 
 

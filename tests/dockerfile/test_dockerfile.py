@@ -29,6 +29,9 @@ def projects(tmp_path_factory):
             answers["replicas"] = "1"
         if python == "3.12":  # websockets add a placeholder REDIS_URL to the build step
             answers["websockets"] = "yes"
+        if database == "postgresql" and python in ("3.13", "3.14"):
+            # Celery's app is imported with the settings (collectstatic in the build step).
+            answers["celery"] = "rabbitmq" if python == "3.13" else "redis"
         baked[python, database] = bake(tmp_path_factory.mktemp("dockerfile"), **answers)
     return baked
 

@@ -52,8 +52,11 @@ BAKES = {
     "consumer": {"amqp_consumer": "yes", "app_port": "9000", "probe_port": "9100"},
     "consumer-sqlite": {"amqp_consumer": "yes", "database": "sqlite", "replicas": "1"},
     "websockets": {"websockets": "yes"},
+    "celery-rabbitmq": {"celery": "rabbitmq"},
+    "celery-redis": {"celery": "redis", "app_port": "9000", "probe_port": "9100"},
 }
 CONSUMER_BAKES = [name for name, answers in BAKES.items() if answers.get("amqp_consumer") == "yes"]
+CELERY_BAKES = [name for name, answers in BAKES.items() if answers.get("celery", "no") != "no"]
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 OVERLAYS = ("dev", "prod")
 # What `make push` would have recorded: every rendering pins the image by this digest.
@@ -223,12 +226,14 @@ def test_validator_bundles_the_supported_versions():
 
 
 @pytest.fixture(scope="session")
-def checkov_report(rendered, keda_rendered, tmp_path_factory) -> dict:
+def checkov_report(rendered, keda_rendered, keda_celery_rendered, tmp_path_factory) -> dict:
     """checkov over every overlay of every bake, KEDA component included, in one run."""
     folder = tmp_path_factory.mktemp("checkov")
     for (bake_name, overlay), r in rendered.items():
         (folder / f"{bake_name}-{overlay}.yaml").write_text(r.text)
     (folder / "consumer-prod-keda.yaml").write_text(keda_rendered.text)
+    for bake_name, r in keda_celery_rendered.items():
+        (folder / f"{bake_name}-prod-keda.yaml").write_text(r.text)
     return checkov_scan(folder, "kubernetes")
 
 
@@ -382,9 +387,11 @@ def test_websockets_stay_open_through_the_ingress_and_reach_redis(rendered, bake
         for kind in ("read", "send")
         if f"nginx.ingress.kubernetes.io/proxy-{kind}-timeout" in annotations
     ]
+    # Redis is reached by websockets bakes and by Celery bakes with the Redis broker.
+    assert (6379 in egress) is (websockets(r) or r.answers.get("celery") == "redis")
     if not websockets(r):
         assert not any(name.startswith("HURRICANE_WEBSOCKET") for name in env)
-        assert 6379 not in egress and timeouts == []
+        assert timeouts == []
         return
     assert env["HURRICANE_WEBSOCKETS"] == "true"
     ping = float(env["HURRICANE_WEBSOCKET_PING_INTERVAL"])
@@ -832,16 +839,20 @@ def test_the_consumer_exists_only_when_chosen(rendered, projects, bake_name, ove
     r = rendered[bake_name, overlay]
     chosen = consumer_bake(r)
     assert (r.consumer is not None) is chosen
-    # The broker is reached over AMQP and AMQP over TLS, and only by projects that use one.
-    assert ({5672, 5671} <= egress_ports(r)) is chosen
-    assert bool({5672, 5671} & egress_ports(r)) is chosen
+    # The broker is reached over AMQP and AMQP over TLS, and only by projects that use one
+    # (the consumer, or Celery on RabbitMQ).
+    rabbitmq = chosen or r.answers.get("celery") == "rabbitmq"
+    assert ({5672, 5671} <= egress_ports(r)) is rabbitmq
+    assert bool({5672, 5671} & egress_ports(r)) is rabbitmq
     project, _ = projects[bake_name]
     secret = yaml.safe_load((project / "k8s" / "secret.example.yaml").read_text())
     assert ("AMQP_URL" in secret["stringData"]) is chosen
     components = project / "k8s" / "components"
     keda = chosen and r.answers.get("database", "postgresql") == "postgresql"
     assert (components / "keda-consumer").is_dir() is keda
-    assert components.is_dir() is keda, "no empty folder is left behind"
+    celery = r.answers.get("celery", "no") != "no"
+    assert (components / "keda-celery-worker").is_dir() is celery
+    assert components.is_dir() is (keda or celery), "no empty folder is left behind"
 
 
 def consumer_cases():
@@ -944,7 +955,7 @@ def audit(project: Path, manifests: Path) -> subprocess.CompletedProcess:
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("HURRICANE_", "DJANGO_"))
-        and key not in {"DATABASE_URL", "AMQP_URL", "REDIS_URL"}
+        and key not in {"DATABASE_URL", "AMQP_URL", "REDIS_URL", "CELERY_BROKER_URL"}
     }
     env.update(
         DJANGO_SETTINGS_MODULE=f"{project.name}.settings.production",
@@ -1128,3 +1139,254 @@ def test_the_audit_finds_nothing_on_the_websockets_bake(rendered, tmp_path):
     result = audit(rendered["websockets", "prod"].project, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["findings"] == []
+
+
+# -- Celery: worker and beat ------------------------------------------------------------------
+
+
+def celery_deployments(r: Rendered) -> dict[str, dict]:
+    return {
+        component: found[0]
+        for component in ("celery-worker", "celery-beat")
+        if (found := r.component("Deployment", component))
+    }
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), CASES)
+def test_celery_worker_and_beat_exist_only_when_chosen(rendered, projects, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    chosen = r.answers.get("celery", "no") != "no"
+    assert set(celery_deployments(r)) == ({"celery-worker", "celery-beat"} if chosen else set())
+    project, _ = projects[bake_name]
+    secret = yaml.safe_load((project / "k8s" / "secret.example.yaml").read_text())
+    assert ("CELERY_BROKER_URL" in secret["stringData"]) is chosen
+    if chosen:
+        scheme = "amqps://" if r.answers["celery"] == "rabbitmq" else "rediss://"
+        assert secret["stringData"]["CELERY_BROKER_URL"].startswith(scheme)
+
+
+def celery_cases():
+    return [case for case in CASES if case[0] in CELERY_BAKES]
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), celery_cases())
+def test_celery_runs_exec_celery_with_the_runtime_probes(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    slug = r.project.name
+    for component, deployment in celery_deployments(r).items():
+        spec = deployment["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        # Exec form, Celery itself: it is PID 1 and receives SIGTERM, no shell in between.
+        command = container["command"]
+        assert command[:4] == ["celery", "-A", slug, component.removeprefix("celery-")], command
+        assert "args" not in container and "sh" not in command
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert ports == {"probes": r.settings["HURRICANE_PROBE_PORT"]}
+        for probe, path in RUNTIME_PROBE_PATHS.items():
+            assert container[probe]["httpGet"] == {"path": path, "port": "probes"}, probe
+        # The broker URL comes from the Secret, never from the manifests.
+        assert {"secretRef": {"name": r.deployment["metadata"]["name"]}} in container["envFrom"]
+        assert "CELERY_BROKER_URL" not in {**r.config_map_data(), **r.env(container)}
+        # No Service selects them; their own policy lets only the monitoring namespace in.
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for service in r.of_kind("Service"):
+            assert not service["spec"]["selector"].items() <= labels.items()
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        (policy,) = [
+            doc["spec"]
+            for doc in r.of_kind("NetworkPolicy")
+            if doc["spec"]["podSelector"].get("matchLabels") == selector
+        ]
+        assert [port["port"] for rule in policy["ingress"] for port in rule["ports"]] == ["probes"]
+        assert [
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for rule in policy["ingress"]
+            for peer in rule["from"]
+        ] == ["monitoring"]
+
+
+def soft_shutdown_default(project: Path) -> float:
+    base = next(project.glob("*/settings/base.py")).read_text()
+    (value,) = re.findall(r'"CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT",\s*(\d+)\)', base)
+    return float(value)
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), celery_cases())
+def test_celery_worker_grace_period_covers_the_soft_shutdown_window(rendered, bake_name, overlay):
+    r = rendered[bake_name, overlay]
+    worker = celery_deployments(r)["celery-worker"]
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    env = {**r.config_map_data(), **r.env(container)}
+    # SIGTERM starts Celery's soft shutdown (then a cold one: late-acked messages go back).
+    assert env["REMAP_SIGTERM"] == "SIGQUIT"
+    window = float(env["CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT"])
+    assert window == soft_shutdown_default(r.project)
+    assert "lifecycle" not in container
+    grace = worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    margin = grace - window
+    assert 5 <= margin <= 30, f"grace {grace}s vs soft shutdown window {window}s"
+    assert worker["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+@pytest.mark.parametrize(("bake_name", "overlay"), celery_cases())
+def test_celery_beat_is_a_singleton(rendered, bake_name, overlay):
+    """Two beats send every periodic task twice: one replica, and `Recreate` so a rollout never
+    runs the old and the new one together; no autoscaler or overlay scales it."""
+    r = rendered[bake_name, overlay]
+    beat = celery_deployments(r)["celery-beat"]
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    name = beat["metadata"]["name"]
+    for hpa in r.of_kind("HorizontalPodAutoscaler"):
+        assert hpa["spec"]["scaleTargetRef"]["name"] != name
+    # Beat holds no task: it stops at once, a short grace period is enough.
+    assert beat["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] <= 30
+
+
+def test_deploy_waits_for_the_celery_rollouts_too(projects, tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    project, _ = projects["celery-rabbitmq"]
+    record_push(project, "9.9.9", "sha256:" + "9" * 64)
+    result, calls, _ = run_deploy(project, tmp_path)
+    assert result.returncode == 0, result.stderr
+    rollouts = [call for call in calls if "rollout status" in call]
+    assert [call.split()[4] for call in rollouts] == [
+        "deployment/hurricane-service",
+        "deployment/hurricane-service-celery-worker",
+        "deployment/hurricane-service-celery-beat",
+    ]
+
+
+@pytest.mark.parametrize("bake_name", CELERY_BAKES)
+def test_the_audit_finds_nothing_on_the_celery_bakes(rendered, bake_name, tmp_path):
+    """The runtime's audit over every overlay of the Celery bakes, images pinned by digest."""
+    for overlay in OVERLAYS:
+        (tmp_path / f"{overlay}.yaml").write_text(rendered[bake_name, overlay].text)
+    project = rendered[bake_name, "prod"].project
+    result = audit(project, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["findings"] == []
+
+    # The audit does judge the Celery containers: a worker grace period shorter than its soft
+    # shutdown window, and a second beat, are found.
+    r = rendered[bake_name, "prod"]
+    deployments = celery_deployments(r)
+    worker = copy.deepcopy(deployments["celery-worker"])
+    worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
+    beat = copy.deepcopy(deployments["celery-beat"])
+    beat["spec"]["replicas"] = 2
+    swap = {id(deployments["celery-worker"]): worker, id(deployments["celery-beat"]): beat}
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "prod.yaml").write_text(yaml.safe_dump_all([swap.get(id(d), d) for d in r.docs]))
+    found = json.loads(audit(project, broken).stdout)["findings"]
+    assert {finding["id"] for finding in found} == {"hurricane.E106", "hurricane.E110"}, found
+    (grace,) = [finding for finding in found if finding["id"] == "hurricane.E106"]
+    assert "soft shutdown window 50" in grace["message"], grace
+
+
+# -- KEDA: the optional autoscaler of the Celery worker ---------------------------------------
+
+
+def keda_celery_snippet() -> str:
+    """What docs/celery.md tells people to add to an overlay; the tests add exactly that."""
+    page = (TEMPLATE_DIR / "docs" / "celery.md").read_text(encoding="utf-8")
+    pattern = r"```yaml\n(components:\n  - \.\./\.\./components/keda-celery-worker\n)```"
+    match = re.search(pattern, page)
+    assert match, "docs/celery.md shows how to enable k8s/components/keda-celery-worker"
+    return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def keda_celery_rendered(projects, tmp_path_factory) -> dict[str, Rendered]:
+    """The prod overlay of each Celery bake with the KEDA component, as docs/celery.md says."""
+    out = {}
+    for bake_name in CELERY_BAKES:
+        source, answers = projects[bake_name]
+        project = tmp_path_factory.mktemp(f"keda-{bake_name}") / source.name
+        shutil.copytree(source, project)
+        overlay = project / "k8s" / "overlays" / "prod" / "kustomization.yaml"
+        overlay.write_text(overlay.read_text() + "\n" + keda_celery_snippet())
+        result = make(
+            project, "manifests", "OVERLAY=prod", f"KUBECTL={kubectl()}", f"DIGEST={DIGEST}"
+        )
+        assert result.returncode == 0, result.stderr
+        out[bake_name] = Rendered(project, answers, "prod", result.stdout)
+    return out
+
+
+@pytest.mark.parametrize("bake_name", CELERY_BAKES)
+def test_keda_scales_the_celery_worker_on_its_queue(keda_celery_rendered, projects, bake_name):
+    r = keda_celery_rendered[bake_name]
+    objects = keda_objects(r)
+    assert sorted(doc["kind"] for doc in objects) == ["ScaledObject", "TriggerAuthentication"]
+    for doc in objects:
+        assert schema_errors(doc) == [], doc["kind"]
+    (scaled,) = r.of_kind("ScaledObject")
+    (auth,) = r.of_kind("TriggerAuthentication")
+    worker = celery_deployments(r)["celery-worker"]
+    spec = scaled["spec"]
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": worker["metadata"]["name"],
+    }
+    assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
+    # Beat is never scaled.
+    assert celery_deployments(r)["celery-beat"]["spec"]["replicas"] == 1
+    (trigger,) = spec["triggers"]
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    project, _ = projects[bake_name]
+    secret = yaml.safe_load((project / "k8s" / "secret.example.yaml").read_text())
+    name = secret["metadata"]["name"]
+    # Celery's default queue (no task routes): a queue on RabbitMQ, a list on Redis.
+    if r.answers["celery"] == "rabbitmq":
+        assert trigger["type"] == "rabbitmq"
+        assert trigger["metadata"]["queueName"] == "celery"
+        assert trigger["metadata"]["mode"] == "QueueLength"
+        assert trigger["metadata"]["protocol"] == "amqp"
+        expected = [{"parameter": "host", "name": name, "key": "CELERY_BROKER_URL"}]
+    else:
+        assert trigger["type"] == "redis"
+        assert trigger["metadata"]["listName"] == "celery"
+        # The list lives in the database of the broker URL, over TLS as in the Secret.
+        url = secret["stringData"]["CELERY_BROKER_URL"]
+        assert trigger["metadata"]["databaseIndex"] == url.rsplit("/", 1)[1]
+        assert trigger["metadata"]["enableTLS"] == str(url.startswith("rediss://")).lower()
+        expected = [
+            {"parameter": "address", "name": name, "key": "CELERY_BROKER_REDIS_ADDRESS"},
+            {"parameter": "password", "name": name, "key": "CELERY_BROKER_REDIS_PASSWORD"},
+        ]
+    assert auth["spec"]["secretTargetRef"] == expected
+    for ref in expected:
+        assert ref["key"] in secret["stringData"], ref
+    # Nothing else of the overlay changed: the component only adds the two objects.
+    assert len([doc for doc in r.docs if doc["apiVersion"] != KEDA_API_VERSION]) == len(
+        rendered_prod_docs(projects, bake_name)
+    )
+
+
+def rendered_prod_docs(projects, bake_name) -> list[dict]:
+    project, _ = projects[bake_name]
+    result = make(project, "manifests", "OVERLAY=prod", f"KUBECTL={kubectl()}", f"DIGEST={DIGEST}")
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+REDIS_MISSPELT = {"listName": "listname", "listLength": "listlenght", "databaseIndex": "dbIndex"}
+
+
+@pytest.mark.parametrize(("field", "typo"), REDIS_MISSPELT.items(), ids=REDIS_MISSPELT)
+def test_the_schema_refuses_a_misspelt_redis_parameter(keda_celery_rendered, field, typo):
+    (doc,) = copy.deepcopy(keda_celery_rendered["celery-redis"].of_kind("ScaledObject"))
+    metadata = doc["spec"]["triggers"][0]["metadata"]
+    metadata[typo] = metadata.pop(field)
+    errors = schema_errors(doc)
+    assert any(repr(typo) in error for error in errors), errors
+
+
+def test_the_schema_refuses_a_redis_password_in_the_manifest(keda_celery_rendered):
+    (doc,) = copy.deepcopy(keda_celery_rendered["celery-redis"].of_kind("ScaledObject"))
+    doc["spec"]["triggers"][0]["metadata"]["password"] = "secret"
+    assert any("'password'" in error for error in schema_errors(doc))

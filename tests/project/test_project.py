@@ -16,7 +16,9 @@ PostgreSQL on 127.0.0.1:5432 with the role and database compose.yaml would creat
 The second bake, SQLite with Django 6.1 on Python 3.12, other ports and the AMQP consumer, is
 installed and checked with its own tools the same way; its consumer runs against the RabbitMQ
 on 127.0.0.1:5672 (in a vhost of its own), the machine's broker standing in for the one
-`make services` would start.
+`make services` would start. The Celery bake (PostgreSQL answer, Redis broker) is installed and
+checked the same way; its own tests run a real `celery worker` through the Redis on
+127.0.0.1:6379.
 """
 
 import os
@@ -53,9 +55,14 @@ BAKES = {
     },
     # Its tests include one through a real `serve` and the machine's Redis (127.0.0.1:6379).
     "websockets-sqlite": {"database": "sqlite", "websockets": "yes", "project_slug": "live_feed"},
+    # Celery on the machine's Redis (127.0.0.1:6379): its tests run a real worker through it.
+    # PostgreSQL (Celery refuses SQLite), but the tests run on SQLite as the other bakes do.
+    "celery-redis": {"celery": "redis", "project_slug": "task_desk"},
 }
 # The machine's RabbitMQ (guest may log in from 127.0.0.1); TEST_AMQP_SERVER overrides it.
 AMQP_SERVER = os.environ.get("TEST_AMQP_SERVER", "amqp://guest:guest@127.0.0.1:5672")
+# The machine's Redis, the broker of the Celery bake; TEST_CELERY_BROKER overrides it.
+CELERY_BROKER = os.environ.get("TEST_CELERY_BROKER", "redis://127.0.0.1:6379/0")
 
 
 def run(args, cwd, env=None, timeout=600, check=True):
@@ -318,7 +325,12 @@ def project(request, tmp_path_factory):
         return project, env
     project = bake(tmp_path_factory.mktemp(request.param), **BAKES[request.param])
     # The consumer's tests use the machine's broker, not the one of `make services` (.env).
-    env = {"PATH": user_path(project), "DATABASE_URL": "", "AMQP_URL": f"{AMQP_SERVER}/%2F"}
+    env = {
+        "PATH": user_path(project),
+        "DATABASE_URL": "",
+        "AMQP_URL": f"{AMQP_SERVER}/%2F",
+        "CELERY_BROKER_URL": CELERY_BROKER,
+    }
     run(["make", "install"], project, env=env)
     return project, env
 
@@ -360,6 +372,9 @@ def test_own_tests_pass(project):
     assert " passed" in result.stdout
     if (project / "tests" / "test_feed_serve.py").exists() and redis_reachable():
         # The live feed through a real server and Redis ran, not skipped.
+        assert "skipped" not in result.stdout, result.stdout
+    if (project / "tests" / "test_tasks.py").exists() and redis_reachable():
+        # The task through a real `celery worker` and the Redis broker ran, not skipped.
         assert "skipped" not in result.stdout, result.stdout
 
 

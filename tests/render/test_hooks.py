@@ -62,6 +62,19 @@ REFUSED = {
         "probe_port 6379 is the port of Redis, which websockets=yes uses",
     ),
     "slug of a websockets dependency": ({"project_slug": "channels"}, "channels"),
+    "celery with sqlite": (
+        {"celery": "redis", "database": "sqlite", "replicas": "1"},
+        "celery redis with database sqlite: Celery runs its tasks in worker pods",
+    ),
+    "port of rabbitmq with celery": (
+        {"celery": "rabbitmq", "app_port": "5672"},
+        "app_port 5672 is the port of RabbitMQ, which celery=rabbitmq uses",
+    ),
+    "port of redis with celery": (
+        {"celery": "redis", "probe_port": "6379"},
+        "probe_port 6379 is the port of Redis, which celery=redis uses",
+    ),
+    "slug of a celery dependency": ({"project_slug": "kombu"}, "kombu"),
     "replicas zero": ({"replicas": "0"}, "replicas '0' is not a whole number from 1 to 100"),
     "replicas text": ({"replicas": "two"}, "replicas 'two' is not a whole number"),
     "replicas negative": ({"replicas": "-1"}, "replicas '-1' is not a whole number"),
@@ -115,6 +128,7 @@ def test_bad_answer_is_refused_and_nothing_is_written(tmp_path, capfd, answers, 
         ("django_version", "4.2"),
         ("amqp_consumer", "maybe"),
         ("websockets", "maybe"),
+        ("celery", "yes"),
     ],
 )
 def test_unknown_choice_is_refused_by_cookiecutter_before_anything_is_written(

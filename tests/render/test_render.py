@@ -75,6 +75,12 @@ BAKES = {
         "websockets": "yes",
         "database": "sqlite",
     },
+    "celery rabbitmq": {"celery": "rabbitmq"},
+    "celery redis and websockets, django 6.1, python 3.13": {
+        "celery": "redis",
+        "websockets": "yes",
+        "django_version": "6.1",
+    },
     "websockets, django 6.1, python 3.14, custom ports": {
         "websockets": "yes",
         "django_version": "6.1",
@@ -152,6 +158,17 @@ ONLY_WEBSOCKETS = [
     "tests/test_feed_serve.py",
     "docs/websockets.md",
 ]
+ONLY_CELERY = [
+    "{slug}/celery.py",
+    "{slug}/items/tasks.py",
+    "tests/test_tasks.py",
+    "k8s/base/celery-worker.yaml",
+    "k8s/base/celery-beat.yaml",
+    "k8s/components/keda-celery-worker/kustomization.yaml",
+    "k8s/components/keda-celery-worker/scaledobject.yaml",
+    "k8s/components/keda-celery-worker/triggerauthentication.yaml",
+    "docs/celery.md",
+]
 NEVER = [
     "docs/template.md",
     "docs/benchmarks.md",
@@ -204,10 +221,14 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     consumer = context["amqp_consumer"] == "yes"
     (expected if consumer else absent).extend(ONLY_AMQP_CONSUMER)
     keda = consumer and context["database"] == "postgresql"
-    # No empty k8s/components folder is left behind when the component is not rendered.
-    (expected if keda else absent).extend(KEDA_CONSUMER if keda else ["k8s/components"])
+    (expected if keda else absent).extend(KEDA_CONSUMER)
     websockets = context["websockets"] == "yes"
     (expected if websockets else absent).extend(ONLY_WEBSOCKETS)
+    celery = context["celery"] != "no"
+    (expected if celery else absent).extend(ONLY_CELERY)
+    if not (keda or celery):
+        # No empty k8s/components folder is left behind when no component is rendered.
+        absent.append("k8s/components")
     if (consumer or websockets) and context["database"] == "sqlite":
         # compose.yaml runs the broker or Redis; only the PostgreSQL parts stay away.
         absent.remove("compose.yaml")
@@ -266,6 +287,9 @@ def check_lock(project: Path, context) -> None:
     websockets = context["websockets"] == "yes"
     assert {"channels", "channels-redis", "redis"} <= set(versions) or not websockets
     assert ("channels" in versions) is websockets
+    # Both brokers: the runtime's `celery` extra, Celery with the Redis transport.
+    assert {"celery", "kombu", "redis"} <= set(versions) or context["celery"] == "no"
+    assert ("celery" in versions) is (context["celery"] != "no")
     names = [package["name"] for package in lock["package"]]
     assert names == sorted(names)
     oldest = "3.12" if context["django_version"] == "6.1" else "3.11"
@@ -391,29 +415,37 @@ def check_compose(project: Path, context) -> None:
         assert env["DATABASE_URL"] == f"postgres://{slug}:{slug}@127.0.0.1:5432/{slug}"
     else:
         assert "DATABASE_URL" not in env
-    if context["amqp_consumer"] == "yes":
+    if context["amqp_consumer"] == "yes" or context["celery"] == "rabbitmq":
         services.add("rabbitmq")
         rabbitmq = compose["services"]["rabbitmq"]
         assert rabbitmq["image"].startswith("${RABBITMQ_IMAGE:-")
         assert "check_port_connectivity" in rabbitmq["healthcheck"]["test"]
         assert rabbitmq["environment"]["RABBITMQ_DEFAULT_USER"] == slug
         assert rabbitmq["ports"] == ["127.0.0.1:${RABBITMQ_PORT:-5672}:5672"]
-        assert env["AMQP_URL"] == f"amqp://{slug}:{slug}@127.0.0.1:5672/%2F"
         # `make services` waits for it.
         assert "exec -T rabbitmq rabbitmq-diagnostics" in (project / "services.mk").read_text()
+    if context["amqp_consumer"] == "yes":
+        assert env["AMQP_URL"] == f"amqp://{slug}:{slug}@127.0.0.1:5672/%2F"
     else:
         assert "AMQP_URL" not in env
-    if context["websockets"] == "yes":
+    if context["websockets"] == "yes" or context["celery"] == "redis":
         services.add("redis")
         redis = compose["services"]["redis"]
         assert redis["image"].startswith("${REDIS_IMAGE:-")
         assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
         assert redis["ports"] == ["127.0.0.1:${REDIS_PORT:-6379}:6379"]
-        assert env["REDIS_URL"] == "redis://127.0.0.1:6379/0"
         # `make services` waits for it.
         assert "exec -T redis redis-cli ping" in (project / "services.mk").read_text()
+    if context["websockets"] == "yes":
+        assert env["REDIS_URL"] == "redis://127.0.0.1:6379/0"
     else:
         assert "REDIS_URL" not in env
+    brokers = {
+        "rabbitmq": f"amqp://{slug}:{slug}@127.0.0.1:5672/%2F",
+        "redis": "redis://127.0.0.1:6379/0",
+    }
+    # The local broker URL points at the compose service the answer chose.
+    assert env.get("CELERY_BROKER_URL") == brokers.get(context["celery"])
     assert set(compose["services"]) == services
     for name, service in compose["services"].items():
         assert service["healthcheck"]["test"], name
@@ -649,8 +681,8 @@ def test_template_pages_open_and_close_every_answer_passage():
         for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
             marker = line.strip()
             for answer in re.findall(r"<!-- only ([^>]*) -->", line):
-                name, _, value = answer.partition("=")
-                assert value in CHOICES.get(name, ()), (
+                name, _, values = answer.partition("=")
+                assert set(values.split("|")) <= set(CHOICES.get(name, ())), (
                     f"{page.name}:{number}: unknown answer in {answer}"
                 )
             if marker.startswith("<!-- only "):
@@ -660,6 +692,47 @@ def test_template_pages_open_and_close_every_answer_passage():
                 assert open_passage is not None, f"{page.name}:{number}: end without start"
                 open_passage = None
         assert open_passage is None, f"{page.name}:{open_passage}: passage never closed"
+
+
+@pytest.mark.parametrize("answers", [{}, {"amqp_consumer": "yes", "websockets": "yes"}])
+def test_projects_without_celery_never_mention_it(cookies, answers):
+    """A project that did not choose Celery reads nothing about it: not in its pages, README,
+    settings, Makefile, .env files or manifests."""
+    project, _ = bake_ok(cookies, answers)
+    paths = [
+        project / "README.md",
+        project / "Makefile",
+        project / "deploy.mk",
+        project / ".env.example",
+        project / ".env",
+        project / ".gitignore",
+        project / "pyproject.toml",
+        *(project / "docs").glob("*.md"),
+        *(project / project.name).rglob("*.py"),
+        *(project / "tests").rglob("*.py"),
+        *deploy_facing(project),
+    ]
+    mentions = []
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"celery|\bbeat\b", line, re.IGNORECASE):
+                mentions.append(f"{path.relative_to(project)}:{number}: {line.strip()}")
+    assert mentions == []
+
+
+@pytest.mark.parametrize("celery", ["rabbitmq", "redis"])
+def test_celery_projects_get_their_page_worker_and_beat(cookies, celery):
+    project, _ = bake_ok(cookies, {"celery": celery})
+    assert "[celery.md](celery.md)" in (project / "docs" / "index.md").read_text()
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert "make worker" in readme and "make beat" in readme
+    makefile = run(["make", "-n", "worker", "beat"], project)
+    assert makefile.returncode == 0, makefile.stderr
+    assert f"celery -A {project.name} worker" in makefile.stdout
+    assert f"celery -A {project.name} beat" in makefile.stdout
+    settings = (project / project.name / "settings" / "base.py").read_text(encoding="utf-8")
+    assert ('CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"' in settings) is (celery == "rabbitmq")
+    assert ('"visibility_timeout"' in settings) is (celery == "redis")
 
 
 # How websockets are named in text, for the test below.

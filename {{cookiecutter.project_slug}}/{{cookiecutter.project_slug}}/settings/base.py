@@ -142,6 +142,59 @@ CHANNEL_LAYERS = {
     }
 }
 {%- endif %}
+{%- if cookiecutter.celery != "no" %}
+
+# Celery (docs/celery.md): the app is {{ cookiecutter.project_slug }}/celery.py, tasks live in each app's
+# tasks.py. Every default below is a choice against losing or repeating work; docs/celery.md
+# explains each. The broker comes from the environment ({% if cookiecutter.celery == "rabbitmq" %}amqp:// or amqps://, a vhost `/`
+# as %2F{% else %}redis:// or rediss://{% endif %}).
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL",
+    "{% if cookiecutter.celery == "rabbitmq" %}amqp://{{ cookiecutter.project_slug }}:{{ cookiecutter.project_slug }}@127.0.0.1:5672/%2F{% else %}redis://127.0.0.1:6379/0{% endif %}",
+)
+# A message is acked once its task finished: a pod killed mid-task gives it back to the broker.
+# Tasks must therefore be idempotent. One message prefetched per process, so a busy worker
+# holds nothing another pod could run; a child killed (OOM) gives its message back too.
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# The broker redelivers a late-ack message when the connection drops: finishing it here too
+# would run it twice.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Hard limit (the child is killed) and soft limit (SoftTimeLimitExceeded in the task), seconds.
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
+# SIGTERM (remapped to SIGQUIT in the worker Deployment) gives running tasks this many seconds
+# to finish, then cancels them and gives their messages back: keep it below the pod's
+# terminationGracePeriodSeconds (k8s/base/celery-worker.yaml derives one from the other).
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env_int("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", 50)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+{%- if cookiecutter.celery == "rabbitmq" %}
+# Quorum queues: replicated and durable; Celery switches to per-consumer QoS for them.
+# Publisher confirms: `delay()` returns once the broker has the message.
+CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+{%- else %}
+# An unacked message goes to another worker after the visibility timeout: it must exceed the
+# longest task (and ETA/countdown), or a long task runs twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "health_check_interval": 10,
+}
+{%- endif %}
+# Beat's schedule file, on the writable /tmp of the beat pod (its root file system is read-only).
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", "/tmp/celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # The example periodic task (items/tasks.py).
+    "count-items": {
+        "task": "{{ cookiecutter.project_slug }}.items.tasks.count_items",
+        "schedule": 300.0,
+    },
+}
+{%- endif %}
 
 # One line per record on stdout, in the runtime's format (text, or JSON lines for a log
 # collector): the runtime's own lines and the project's look alike.
