@@ -975,6 +975,17 @@ def audit(project: Path, manifests: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.parametrize("bake_name", BAKES)
+def test_the_audit_finds_nothing_on_every_bake(rendered, bake_name, tmp_path):
+    """What the generated CI runs: every overlay (image pinned by digest) and the Dockerfile,
+    judged with production settings at WARNING, finds nothing on any answer's bake."""
+    for overlay in OVERLAYS:
+        (tmp_path / f"{overlay}.yaml").write_text(rendered[bake_name, overlay].text)
+    result = audit(rendered[bake_name, "prod"].project, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["findings"] == []
+
+
 @pytest.mark.parametrize("bake_name", CONSUMER_BAKES)
 def test_the_audit_finds_nothing_on_the_consumer(rendered, bake_name, tmp_path):
     """The runtime's audit judges consume containers with consume's own options (grace period
@@ -1129,16 +1140,6 @@ def test_the_schemas_refuse_a_misspelt_field(keda_rendered, kind, path, field, t
     node[typo] = node.pop(field)
     errors = schema_errors(doc)
     assert any(repr(typo) in error for error in errors), errors
-
-
-def test_the_audit_finds_nothing_on_the_websockets_bake(rendered, tmp_path):
-    """The runtime's audit (settings, pods, Dockerfile) over every overlay of the websockets
-    bake, images pinned by digest as `make deploy` applies them."""
-    for overlay in OVERLAYS:
-        (tmp_path / f"{overlay}.yaml").write_text(rendered["websockets", overlay].text)
-    result = audit(rendered["websockets", "prod"].project, tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout)["findings"] == []
 
 
 # -- Celery: worker and beat ------------------------------------------------------------------
