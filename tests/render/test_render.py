@@ -849,7 +849,9 @@ def test_the_checklist_names_every_check_and_only_real_ones(cookies):
         defined |= set(DEFINED_ID.findall(module.read_text(encoding="utf-8")))
     assert len(defined) >= 20
     # Every answer on, so the checklist has the items of every workload.
-    project, _ = bake_ok(cookies, {"celery": "rabbitmq", "amqp_consumer": "yes", "websockets": "yes"})
+    project, _ = bake_ok(
+        cookies, {"celery": "rabbitmq", "amqp_consumer": "yes", "websockets": "yes"}
+    )
     items = checklist_items((project / "docs" / "checklist.md").read_text(encoding="utf-8"))
     named = []
     for item in items:
