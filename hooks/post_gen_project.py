@@ -56,6 +56,11 @@ def _celery(answers):
     return answers["celery"] != "no"
 
 
+def _starts_processes(answers):
+    """Tests that start a consumer, a worker or a server: they share tests/processes.py."""
+    return _amqp_consumer(answers) or _websockets(answers) or _celery(answers)
+
+
 def _local_services(answers):
     """compose.yaml has something to run: the database, a broker or Redis."""
     return _postgresql(answers) or _rabbitmq(answers) or _redis(answers)
@@ -95,6 +100,8 @@ ONLY_WHEN = {
     "k8s/base/data-pvc.yaml": _sqlite,
     # Local backing services: PostgreSQL, the broker, Redis.
     "compose.yaml": _local_services,
+    # Helpers of the tests that start a real process of the project (the workloads below).
+    "tests/processes.py": _starts_processes,
     # The AMQP consumer: its example handler, its tests, its Deployment and its autoscaler.
     "{slug}/items/handlers.py": _amqp_consumer,
     "tests/test_handlers.py": _amqp_consumer,

@@ -226,6 +226,7 @@ def test_bake_renders_a_complete_clean_project(cookies, answers):
     (expected if websockets else absent).extend(ONLY_WEBSOCKETS)
     celery = context["celery"] != "no"
     (expected if celery else absent).extend(ONLY_CELERY)
+    (expected if consumer or websockets or celery else absent).append("tests/processes.py")
     if not (keda or celery):
         # No empty k8s/components folder is left behind when no component is rendered.
         absent.append("k8s/components")

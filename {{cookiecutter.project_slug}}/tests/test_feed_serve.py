@@ -23,15 +23,10 @@ from tornado.websocket import websocket_connect
 
 from {{ cookiecutter.project_slug }}.items.models import Item
 from {{ cookiecutter.project_slug }}.settings import base
+from tests.processes import free_port
 
 PROJECT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

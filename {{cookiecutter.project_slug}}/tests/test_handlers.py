@@ -6,22 +6,18 @@ import json
 import logging
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from hurricane_runtime.amqp import Message, Reject
 
 from {{ cookiecutter.project_slug }}.items.handlers import handle
 from {{ cookiecutter.project_slug }}.items.models import Item
+from tests.processes import free_port, probe, unreachable, wait_until
 
 PROJECT = Path(__file__).resolve().parent.parent
 HANDLER = "{{ cookiecutter.project_slug }}.items.handlers.handle"
@@ -68,48 +64,6 @@ def broker_url() -> str:
     return os.environ.get("TEST_AMQP_URL") or os.environ.get("AMQP_URL", "")
 
 
-def unreachable(url: str) -> str | None:
-    """Why no test can use the broker at ``url``, or None when it answers on its port."""
-    if not url:
-        return "no broker URL: set AMQP_URL (make services) or TEST_AMQP_URL"
-    parts = urlsplit(url)
-    port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=2):
-            return None
-    except OSError as error:
-        where = f"{parts.hostname}:{port}"
-        return f"RabbitMQ at {where} is not reachable ({error}); `make services` starts one"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def probe(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
-def wait_until(condition, timeout: float, what: str, process=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"the consumer exited with {process.returncode} before {what}")
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
 async def publish_persistent(url: str, queue: str, bodies: list[bytes]) -> None:
     import aio_pika
 
@@ -144,7 +98,11 @@ async def delete_topology(url: str, queue: str) -> None:
 
 def test_consume_creates_items_and_dead_letters_a_malformed_message(tmp_path):
     url = broker_url()
-    reason = unreachable(url)
+    reason = (
+        unreachable(url, "RabbitMQ")
+        if url
+        else "no broker URL: set AMQP_URL (make services) or TEST_AMQP_URL"
+    )
     if reason:
         pytest.skip(reason)
     queue = f"test-items-{uuid.uuid4().hex[:12]}"

@@ -3,16 +3,11 @@ through the broker (CELERY_BROKER_URL, as `make services` starts it) when one is
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -20,6 +15,7 @@ from django.conf import settings
 from {{ cookiecutter.project_slug }}.celery import app
 from {{ cookiecutter.project_slug }}.items.models import Item
 from {{ cookiecutter.project_slug }}.items.tasks import count_items, create_item
+from tests.processes import free_port, probe, unreachable, wait_until
 
 
 @pytest.fixture
@@ -64,51 +60,11 @@ def test_beat_schedules_count_items():
 
 PROJECT = Path(__file__).resolve().parent.parent
 APP = "{{ cookiecutter.project_slug }}"
-DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671, "redis": 6379, "rediss": 6379}
 
 
 def broker_url() -> str:
     """The broker of the test run: TEST_CELERY_BROKER_URL, else the settings' (.env)."""
     return os.environ.get("TEST_CELERY_BROKER_URL") or settings.CELERY_BROKER_URL
-
-
-def unreachable(url: str) -> str | None:
-    """Why no test can use the broker at ``url``, or None when it answers on its port."""
-    parts = urlsplit(url)
-    port = parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=2):
-            return None
-    except OSError as error:
-        where = f"{parts.hostname}:{port}"
-        return f"the broker at {where} is not reachable ({error}); `make services` starts one"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def probe(port: int, path: str) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
-def wait_until(condition, timeout: float, what: str, process) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"the worker exited with {process.returncode} before {what}")
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def test_a_worker_runs_a_task_sent_through_the_broker(tmp_path):
