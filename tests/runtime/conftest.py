@@ -31,6 +31,7 @@ cookiecutter, which the ``runtime`` nox session does not install.
 """
 
 import contextlib
+import errno
 import http.client
 import json
 import os
@@ -105,6 +106,15 @@ def raw_request(port: int, data: bytes, timeout: float = 10.0, read_all: bool = 
     return b"".join(chunks)
 
 
+class ProbeUnreachable(AssertionError):
+    """Every connect to the probe port failed with "no route to host" until the deadline.
+
+    Seen once on a CI machine: connects to one freshly chosen 127.0.0.1 port failed with
+    EHOSTUNREACH for a whole minute while the server logged that it listened there. That is the
+    machine's network, not ``serve``, so ``spawn_serve`` starts the server again on new ports.
+    """
+
+
 class Served:
     """A running ``manage.py serve`` subprocess and ways to talk to it."""
 
@@ -150,7 +160,7 @@ class Served:
     def wait_probe(self, path: str, status: int = 200, timeout: float = 60.0, reason=None):
         """Poll a probe until it answers ``status`` (and has ``reason`` among its reasons)."""
         deadline = time.monotonic() + timeout
-        last = "no answer"
+        last, last_errno = "no answer", None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(
@@ -165,8 +175,12 @@ class Served:
                 last = f"{code} {body}"
             except (OSError, ValueError, http.client.HTTPException) as error:
                 last = repr(error)
+                last_errno = getattr(error, "errno", None)
+            else:
+                last_errno = None
             time.sleep(0.1)
-        raise AssertionError(
+        failure = ProbeUnreachable if last_errno == errno.EHOSTUNREACH else AssertionError
+        raise failure(
             f"{path} did not answer {status} within {timeout}s (last: {last})\n" + self.output()
         )
 
@@ -216,11 +230,38 @@ def spawn_serve(
     probe_port: int | None = None,
     timeout: float = 60.0,
     name: str = "serve",
+    on_spawn=None,
 ) -> Served:
     """Start ``manage.py serve`` with its database and log in ``workdir`` (see ``start_serve``).
 
     For a fixture wider than one test (a module-scoped server); the caller kills it.
+    ``on_spawn(served)`` is called for every process started, before it is waited for, so a
+    caller can kill one that never came up.
     """
+    ports_chosen_here = port is None and probe_port is None
+    for attempt in (1, 2):
+        served = _spawn_once(
+            workdir, migrated_sqlite, args, env, database_url, migrate, port, probe_port, name
+        )
+        if on_spawn is not None:
+            on_spawn(served)
+        if not wait:
+            return served
+        try:
+            served.wait_probe("/startup", 200, timeout=timeout)
+        except ProbeUnreachable:
+            served.kill()
+            if attempt == 2 or not ports_chosen_here:
+                raise
+        except BaseException:
+            served.kill()
+            raise
+        else:
+            return served
+
+
+def _spawn_once(workdir, migrated_sqlite, args, env, database_url, migrate, port, probe_port, name):
+    """One ``manage.py serve`` process, not waited for."""
     if database_url is None:
         database = workdir / f"{name}.sqlite3"
         if migrate:
@@ -250,14 +291,7 @@ def spawn_serve(
             # Own process group, so teardown also ends children (the autoreloader's).
             start_new_session=True,
         )
-    served = Served(proc, port, probe_port, log_path)
-    if wait:
-        try:
-            served.wait_probe("/startup", 200, timeout=timeout)
-        except BaseException:
-            served.kill()
-            raise
-    return served
+    return Served(proc, port, probe_port, log_path)
 
 
 @pytest.fixture
@@ -267,15 +301,14 @@ def start_serve(tmp_path, migrated_sqlite):
 
     def start(*args: str, **options) -> Served:
         # Registered before it is waited for, so teardown kills a server that never started.
-        options.setdefault("wait", True)
-        wait = options.pop("wait")
-        served = spawn_serve(
-            tmp_path, migrated_sqlite, *args, name=f"serve{len(started)}", wait=False, **options
+        return spawn_serve(
+            tmp_path,
+            migrated_sqlite,
+            *args,
+            name=f"serve{len(started)}",
+            on_spawn=started.append,
+            **options,
         )
-        started.append(served)
-        if wait:
-            served.wait_probe("/startup", 200, timeout=options.get("timeout", 60.0))
-        return served
 
     yield start
     for served in started:
