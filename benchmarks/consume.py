@@ -2,6 +2,7 @@
 
     python benchmarks/consume.py            # 3 interleaved rounds, about 4 minutes
     python benchmarks/consume.py --quick    # 1 round of small runs, about a minute
+    python benchmarks/consume.py --quick --scenarios pingpong --rounds 6   # (a) only
 
 Scenarios, each run for both consumers on a fresh queue declared alike (durable quorum queue,
 delivery limit, dead-letter exchange):
@@ -41,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 CONSUMERS = ("consume", "faststream")
+SCENARIOS = ("pingpong", "noop", "insert")
 PREFETCH = {"noop": 50, "insert": 10, "echo": 1}
 DELETE_INSERTED = (
     "from bench.handlers import INSERTED; from bench.models import Item; "
@@ -52,6 +54,13 @@ def parse_options(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round of small runs")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (3; quick 1)")
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=SCENARIOS,
+        default=list(SCENARIOS),
+        help="scenarios to run, in this order (all three)",
+    )
     parser.add_argument("--messages", type=int, help="messages of the noop run (20000; 5000)")
     parser.add_argument("--inserts", type=int, help="messages of the insert run (3000; 1000)")
     parser.add_argument("--pingpong-seconds", type=float, help="length of a ping-pong run (10; 3)")
@@ -118,8 +127,14 @@ async def consumers_on(queue: str) -> int:
         return declared.declaration_result.consumer_count
 
 
-async def pingpong(queue: str, seconds: float) -> int:
-    """Serial round trips (publish, wait for the republished reply) for ``seconds``."""
+async def pingpong(queue: str, seconds: float) -> tuple[int, int]:
+    """Serial round trips (publish, wait for the republished reply) for ``seconds``.
+
+    Every ping has a body of its own and only the reply with that body ends its round trip: a
+    consumer that sent anything else to ``reply_to`` (FastStream answers every message that has
+    a ``reply_to`` with the handler's return value unless told not to) would otherwise end the
+    next round trip early. Returns the round trips and the count of such stray replies.
+    """
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel()
@@ -127,24 +142,30 @@ async def pingpong(queue: str, seconds: float) -> int:
             f"{queue}.replies", durable=True, arguments={"x-queue-type": "quorum"}
         )
         loop = asyncio.get_running_loop()
-        waiting: list[asyncio.Future] = []
+        waiting: dict[bytes, asyncio.Future] = {}
+        strays = 0
 
         async def on_reply(message):
+            nonlocal strays
             await message.ack()
-            if waiting and not waiting[0].done():
-                waiting[0].set_result(None)
+            future = waiting.pop(message.body, None)
+            if future is None:
+                strays += 1
+            elif not future.done():
+                future.set_result(None)
 
         await replies.consume(on_reply)
         count = 0
         deadline = loop.time() + seconds
         while loop.time() < deadline:
-            waiting[:] = [loop.create_future()]
+            body = f"ping {count}".encode()
+            waiting[body] = reply = loop.create_future()
             await channel.default_exchange.publish(
-                aio_pika.Message(b"ping", reply_to=replies.name), routing_key=queue
+                aio_pika.Message(body, reply_to=replies.name), routing_key=queue
             )
-            await asyncio.wait_for(waiting[0], 10)
+            await asyncio.wait_for(reply, 10)
             count += 1
-        return count
+        return count, strays
 
 
 # -- consumers -------------------------------------------------------------------------------
@@ -231,7 +252,7 @@ def pingpong_run(kind, seconds, env, log_dir) -> dict:
         asyncio.run(pingpong(queue, 1.0))  # warm-up
         cpu_before = cpu.group_cpu_seconds(server.pid)
         began = time.perf_counter()
-        trips = asyncio.run(pingpong(queue, seconds))
+        trips, strays = asyncio.run(pingpong(queue, seconds))
         elapsed = time.perf_counter() - began
         cpu_seconds = cpu.group_cpu_seconds(server.pid) - cpu_before
     finally:
@@ -239,6 +260,7 @@ def pingpong_run(kind, seconds, env, log_dir) -> dict:
         asyncio.run(delete(queue))
     return {
         "round_trips": trips,
+        "stray_replies": strays,
         "per_second": round(trips / elapsed, 1),
         "consumer_cpu_share": round(cpu_seconds / elapsed, 2),
     }
@@ -254,25 +276,13 @@ def main(argv=None) -> int:
     env["HURRICANE_SHUTDOWN_DELAY"] = "0"
     manage(env, "bench_setup")
     log_dir = scratch / "logs"
-    runs: dict = {kind: {"pingpong": [], "noop": [], "insert": []} for kind in CONSUMERS}
+    runs: dict = {kind: {scenario: [] for scenario in options.scenarios} for kind in CONSUMERS}
     for round_number in range(options.rounds):
         order = CONSUMERS if round_number % 2 == 0 else tuple(reversed(CONSUMERS))
         for kind in order:
-            say(f"round {round_number + 1}: {kind} pingpong")
-            runs[kind]["pingpong"].append(
-                pingpong_run(kind, options.pingpong_seconds, env, log_dir)
-            )
-            say(f"round {round_number + 1}: {kind} noop")
-            runs[kind]["noop"].append(
-                batch_run(kind, "noop", options.messages, env, log_dir, scratch)
-            )
-            say(f"round {round_number + 1}: {kind} insert")
-            try:
-                runs[kind]["insert"].append(
-                    batch_run(kind, "insert", options.inserts, env, log_dir, scratch)
-                )
-            finally:
-                manage(env, "shell", "-c", DELETE_INSERTED)
+            for scenario in options.scenarios:
+                say(f"round {round_number + 1}: {kind} {scenario}")
+                runs[kind][scenario].append(run_scenario(kind, scenario, options, env, scratch))
     report = {
         "options": {key: str(value) for key, value in vars(options).items()},
         "database": database,
@@ -283,6 +293,18 @@ def main(argv=None) -> int:
     print_report(runs, database)
     say(f"raw figures: {options.output}; logs: {log_dir}")
     return 0
+
+
+def run_scenario(kind: str, scenario: str, options, env: dict, scratch: Path) -> dict:
+    log_dir = scratch / "logs"
+    if scenario == "pingpong":
+        return pingpong_run(kind, options.pingpong_seconds, env, log_dir)
+    if scenario == "noop":
+        return batch_run(kind, "noop", options.messages, env, log_dir, scratch)
+    try:
+        return batch_run(kind, "insert", options.inserts, env, log_dir, scratch)
+    finally:
+        manage(env, "shell", "-c", DELETE_INSERTED)
 
 
 def manage(env: dict, *args: str) -> None:
@@ -302,23 +324,29 @@ def print_report(runs: dict, database: str) -> None:
 
     print("| scenario | consume msg/s | FastStream msg/s | ratio |")
     print("| --- | --- | --- | --- |")
-    for scenario, label in (
-        ("pingpong", "(a) ping-pong, one in flight, republish with confirm"),
-        ("noop", "(b) no-op async handler, prefetch 50"),
-        ("insert", f"(c) sync ORM insert ({database}), prefetch 10"),
-    ):
+    labels = {
+        "pingpong": "(a) ping-pong, one in flight, republish with confirm",
+        "noop": "(b) no-op async handler, prefetch 50",
+        "insert": f"(c) sync ORM insert ({database}), prefetch 10",
+    }
+    for scenario, label in labels.items():
+        if scenario not in runs["consume"]:
+            continue
         ours = median("consume", scenario, "per_second")
         theirs = median("faststream", scenario, "per_second")
         print(f"| {label} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} |")
-    shares = [run["consumer_cpu_share"] for kind in CONSUMERS for run in runs[kind]["pingpong"]]
-    if shares:
-        for kind in CONSUMERS:
-            share = median(kind, "pingpong", "consumer_cpu_share")
-            print(f"\nping-pong CPU share of {kind}: {share:.2f} of a core", end="")
+    if "pingpong" in runs["consume"]:
         print()
+        for kind in CONSUMERS:
+            rates = ", ".join(f"{run['per_second']:.0f}" for run in runs[kind]["pingpong"])
+            share = median(kind, "pingpong", "consumer_cpu_share")
+            print(f"ping-pong of {kind}: round trips/s by run {rates}; CPU {share:.2f} of a core")
+        strays = sum(run["stray_replies"] for kind in CONSUMERS for run in runs[kind]["pingpong"])
+        if strays:
+            print(f"stray replies (not the answer to the ping in flight): {strays}")
     worst = [
         max(path["p99_ms"] for path in run["probes"].values())
-        for run in runs["consume"]["noop"]
+        for run in runs["consume"].get("noop", ())
         if run.get("probes")
     ]
     if worst:

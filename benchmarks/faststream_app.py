@@ -36,8 +36,10 @@ def build(scenario: str, queue_name: str, prefetch: int, arguments: dict) -> Fas
             count_one()
 
     elif scenario == "echo":
-
-        @broker.subscriber(queue)
+        # ``no_reply``: FastStream would otherwise also publish the handler's return value (an
+        # empty body) to ``reply_to``, a second confirmed publish per message that ``consume``
+        # does not make.
+        @broker.subscriber(queue, no_reply=True)
         async def echo(message: RabbitMessage):
             # Persistent, as ``apublish`` publishes by default: the same work for the broker.
             await broker.publish(message.body, queue=message.reply_to, persist=True)
