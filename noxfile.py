@@ -149,9 +149,31 @@ def benchmark(session):
 
 @nox.session(python=PYTHON)
 def benchmark_consume(session):
-    """manage.py consume vs FastStream 0.7 on the same broker (see benchmarks/README.md)."""
+    """manage.py consume vs FastStream 0.7 and django-hurricane 1.6.2 (benchmarks/README.md)."""
     session.install("-e", ".[amqp]", "faststream[rabbit]==0.7.8", "psycopg[binary]>=3.2,<4")
-    session.run("python", "benchmarks/consume.py", *session.posargs)
+    # django-hurricane 1.6.2 pins prometheus-client < 0.18 (the runtime needs >= 0.21): its
+    # consume runs from an environment of its own inside this session's.
+    legacy = Path(session.virtualenv.location) / "django-hurricane-1.6.2"
+    legacy_python = legacy / "bin" / "python"
+    if not legacy_python.exists():
+        session.run("python", "-m", "venv", str(legacy))
+    session.run(
+        str(legacy_python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "django-hurricane==1.6.2",
+        "psycopg[binary]>=3.2,<4",
+        external=True,
+    )
+    session.run(
+        "python",
+        "benchmarks/consume.py",
+        "--hurricane162-python",
+        str(legacy_python),
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)

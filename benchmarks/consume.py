@@ -3,6 +3,7 @@
     python benchmarks/consume.py            # 3 interleaved rounds, about 4 minutes
     python benchmarks/consume.py --quick    # 1 round of small runs, about a minute
     python benchmarks/consume.py --quick --scenarios pingpong --rounds 6   # (a) only
+    python benchmarks/consume.py --hurricane162-python ENV/bin/python   # django-hurricane too
 
 Scenarios, each run for both consumers on a fresh queue declared alike (durable quorum queue,
 delivery limit, dead-letter exchange):
@@ -15,7 +16,10 @@ delivery limit, dead-letter exchange):
 - insert: the same with a sync handler doing one ORM insert (prefetch 10; FastStream calls the
   ORM through ``sync_to_async``, Django's way from a coroutine).
 
-Consumers run pinned to core 0, the harness on core 1, as in ``benchmarks/run.py``.
+Consumers run pinned to core 0, the harness on core 1, as in ``benchmarks/run.py``. With
+``--hurricane162-python`` (an interpreter with django-hurricane 1.6.2 installed: it needs
+prometheus-client < 0.18, so it has an environment of its own), django-hurricane 1.6.2's
+``consume`` runs the same scenarios (handlers in ``bench/hurricane162.py``).
 """
 
 import argparse
@@ -30,6 +34,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aio_pika
 from harness import cpu, procs
@@ -42,6 +47,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 CONSUMERS = ("consume", "faststream")
+HURRICANE162 = "hurricane162"
+LABELS = {"consume": "consume", "faststream": "FastStream", HURRICANE162: "django-hurricane 1.6.2"}
+HURRICANE162_HANDLERS = {"echo": "Echo", "noop": "Noop", "insert": "Insert"}
 SCENARIOS = ("pingpong", "noop", "insert")
 PREFETCH = {"noop": 50, "insert": 10, "echo": 1}
 DELETE_INSERTED = (
@@ -69,6 +77,11 @@ def parse_options(argv):
         choices=["auto", "postgres", "sqlite"],
         default="auto",
         help="for (c): auto picks PostgreSQL on 127.0.0.1:5432 db test when reachable",
+    )
+    parser.add_argument(
+        "--hurricane162-python",
+        type=Path,
+        help="Python of an environment with django-hurricane==1.6.2: run its consume too",
     )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "consume-latest.json")
     options = parser.parse_args(argv)
@@ -115,8 +128,10 @@ async def delete(queue: str) -> None:
             channel = await connection.channel()
             with contextlib.suppress(aio_pika.exceptions.AMQPException):
                 await channel.queue_delete(name)
-        channel = await connection.channel()
-        await channel.exchange_delete(f"{queue}.dlx")
+        for exchange in (f"{queue}.dlx", f"{queue}.{HURRICANE162}"):
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPException):
+                await channel.exchange_delete(exchange)
 
 
 async def consumers_on(queue: str) -> int:
@@ -173,6 +188,8 @@ async def pingpong(queue: str, seconds: float) -> tuple[int, int]:
 
 def start(kind: str, scenario: str, queue: str, env: dict, log_dir: Path) -> procs.Server:
     prefetch = PREFETCH[scenario]
+    if kind == HURRICANE162:
+        return start_hurricane162(scenario, queue, env, log_dir)
     if kind == "consume":
         probe_port = procs.free_port()
         argv = [
@@ -198,12 +215,52 @@ def start(kind: str, scenario: str, queue: str, env: dict, log_dir: Path) -> pro
     if kind == "consume":
         server.wait_ready(60)
     else:
-        deadline = time.monotonic() + 60
-        while asyncio.run(consumers_on(queue)) < 1:
-            if server.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"faststream did not consume:\n{server.log_tail()}")
-            time.sleep(0.05)
+        wait_consuming(server, queue)
     return server
+
+
+def start_hurricane162(scenario: str, queue: str, env: dict, log_dir: Path) -> procs.Server:
+    """django-hurricane 1.6.2's ``consume``: broker address as options, user in the env."""
+    broker = urlsplit(AMQP_URL)
+    argv = [
+        env["BENCH_HURRICANE162_PYTHON"],
+        "manage.py",
+        "consume",
+        f"bench.hurricane162.{HURRICANE162_HANDLERS[scenario]}",
+        "--queue",
+        queue,
+        # It binds the queue to this (topic) exchange and refuses the default one.
+        "--exchange",
+        f"{queue}.{HURRICANE162}",
+        "--amqp-host",
+        broker.hostname,
+        "--amqp-port",
+        str(broker.port or 5672),
+        "--probe-port",
+        str(procs.free_port()),
+    ]
+    run_env = {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "benchproject.settings_hurricane162",
+        "AMQP_USER": broker.username or "guest",
+        "AMQP_PASSWORD": broker.password or "guest",
+        "BENCH_PREFETCH": str(PREFETCH[scenario]),
+        # Its handlers run on the IOLoop, where Django refuses ORM calls
+        # (SynchronousOnlyOperation) unless told that blocking the loop is intended.
+        "DJANGO_ALLOW_ASYNC_UNSAFE": "true",
+    }
+    server = procs.Server(procs.ServerSpec(HURRICANE162, argv, 0, "", None, run_env), log_dir)
+    wait_consuming(server, queue)
+    return server
+
+
+def wait_consuming(server: procs.Server, queue: str) -> None:
+    """Wait until the broker lists a consumer on ``queue`` (for consumers without probes)."""
+    deadline = time.monotonic() + 60
+    while asyncio.run(consumers_on(queue)) < 1:
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{server.spec.name} did not consume:\n{server.log_tail()}")
+        time.sleep(0.05)
 
 
 def batch_run(kind, scenario, count, env, log_dir, scratch) -> dict:
@@ -274,11 +331,14 @@ def main(argv=None) -> int:
     env = {**procs.server_env(db_env), "BENCH_AMQP_URL": AMQP_URL}
     env["HURRICANE_AMQP_URL"] = AMQP_URL
     env["HURRICANE_SHUTDOWN_DELAY"] = "0"
+    consumers = CONSUMERS
+    if options.hurricane162_python:
+        consumers += (HURRICANE162,)
+        env["BENCH_HURRICANE162_PYTHON"] = str(options.hurricane162_python)
     manage(env, "bench_setup")
-    log_dir = scratch / "logs"
-    runs: dict = {kind: {scenario: [] for scenario in options.scenarios} for kind in CONSUMERS}
+    runs: dict = {kind: {scenario: [] for scenario in options.scenarios} for kind in consumers}
     for round_number in range(options.rounds):
-        order = CONSUMERS if round_number % 2 == 0 else tuple(reversed(CONSUMERS))
+        order = consumers if round_number % 2 == 0 else tuple(reversed(consumers))
         for kind in order:
             for scenario in options.scenarios:
                 say(f"round {round_number + 1}: {kind} {scenario}")
@@ -291,7 +351,7 @@ def main(argv=None) -> int:
     options.output.parent.mkdir(parents=True, exist_ok=True)
     options.output.write_text(json.dumps(report, indent=2))
     print_report(runs, database)
-    say(f"raw figures: {options.output}; logs: {log_dir}")
+    say(f"raw figures: {options.output}; logs: {scratch / 'logs'}")
     return 0
 
 
@@ -319,11 +379,14 @@ def manage(env: dict, *args: str) -> None:
 
 
 def print_report(runs: dict, database: str) -> None:
+    """A table of medians (ratio: consume / FastStream), then ping-pong details and probes."""
+    kinds = list(runs)
+
     def median(kind, scenario, key):
         return statistics.median(run[key] for run in runs[kind][scenario])
 
-    print("| scenario | consume msg/s | FastStream msg/s | ratio |")
-    print("| --- | --- | --- | --- |")
+    print(f"| scenario | {' | '.join(f'{LABELS[kind]} msg/s' for kind in kinds)} | ratio |")
+    print(f"| --- | {' | '.join('---' for _ in kinds)} | --- |")
     labels = {
         "pingpong": "(a) ping-pong, one in flight, republish with confirm",
         "noop": "(b) no-op async handler, prefetch 50",
@@ -332,16 +395,16 @@ def print_report(runs: dict, database: str) -> None:
     for scenario, label in labels.items():
         if scenario not in runs["consume"]:
             continue
-        ours = median("consume", scenario, "per_second")
-        theirs = median("faststream", scenario, "per_second")
-        print(f"| {label} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} |")
+        rates = {kind: median(kind, scenario, "per_second") for kind in kinds}
+        cells = " | ".join(f"{rates[kind]:.0f}" for kind in kinds)
+        print(f"| {label} | {cells} | {rates['consume'] / rates['faststream']:.2f} |")
     if "pingpong" in runs["consume"]:
         print()
-        for kind in CONSUMERS:
+        for kind in kinds:
             rates = ", ".join(f"{run['per_second']:.0f}" for run in runs[kind]["pingpong"])
             share = median(kind, "pingpong", "consumer_cpu_share")
             print(f"ping-pong of {kind}: round trips/s by run {rates}; CPU {share:.2f} of a core")
-        strays = sum(run["stray_replies"] for kind in CONSUMERS for run in runs[kind]["pingpong"])
+        strays = sum(run["stray_replies"] for kind in kinds for run in runs[kind]["pingpong"])
         if strays:
             print(f"stray replies (not the answer to the ping in flight): {strays}")
     worst = [
