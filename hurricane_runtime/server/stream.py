@@ -71,6 +71,32 @@ class AppStream(IOStream):
             return None
         return self.write(memoryview(data)[sent:])
 
+    def _try_inline_read(self) -> None:
+        """``IOStream._try_inline_read``, without a socket read while the loop watches for reads.
+
+        Tornado tries the socket as soon as a read starts. On a keep-alive connection the next
+        request has rarely arrived when the request loop asks for it, so that try is a failed
+        ``recv`` (a system call and a ``BlockingIOError``) per request. While read interest is
+        registered (see ``_handle_events``), data already on the socket makes the loop call
+        ``_handle_read`` in its next iteration instead; buffered data is still used at once.
+        """
+        state = self._state
+        if state is None or not state & IOLoop.READ:
+            super()._try_inline_read()
+            return
+        pos = self._find_read_pos()
+        if pos is not None:
+            self._read_from_buffer(pos)
+            return
+        self._check_closed()
+
+    def _read_from_buffer(self, pos: int) -> None:
+        # Tornado keeps a finished read's ``max_bytes``. A request that arrives before the next
+        # read starts (the usual case under load) is then read as if a read wanted ``max_bytes``
+        # of it: after the data, one more ``recv`` that fails with ``BlockingIOError``.
+        self._read_max_bytes = None
+        super()._read_from_buffer(pos)
+
     def _holding_eof(self) -> bool:
         # Without a pending read, a request may be between its reads (head read, body read
         # not started yet) or wait in the buffer to be parsed: the next read reports the
