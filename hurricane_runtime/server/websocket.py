@@ -42,6 +42,7 @@ INBOX_LIMIT = 16  # received messages waiting for the application before we stop
 PING_FLOOD_LIMIT = 50  # pings per second a client may send
 SERVICE_RESTART = 1012
 BATCH_INTERVAL = 0.1  # seconds between two batches of 1012 closes during the drain
+PING_BATCH = 200  # sockets pinged in one pass of the event loop
 _NO_STATUS, _ABNORMAL = 1005, 1006
 TEXT, BINARY = 0x1, 0x2  # opcodes
 
@@ -484,10 +485,20 @@ class Pinger:
 
     def _tick(self) -> None:
         self._timer = None
-        for session in list(self.sessions):
-            session.keep_alive()
+        self._ping(list(self.sessions), 0)
         if self.sessions:
             self.start()
+
+    def _ping(self, sessions: list, start: int) -> None:
+        """Ping ``PING_BATCH`` sockets, then let the loop run before the next batch.
+
+        Thousands of pings in one go would hold up every other socket's messages meanwhile.
+        """
+        end = start + PING_BATCH
+        for session in sessions[start:end]:
+            session.keep_alive()
+        if end < len(sessions):
+            asyncio.get_running_loop().call_soon(self._ping, sessions, end)
 
 
 async def close_spread(sessions: list, window: float) -> None:
