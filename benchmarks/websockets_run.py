@@ -2,6 +2,7 @@
 
     nox -s benchmark_websockets                 # full run, about 3 minutes
     nox -s benchmark_websockets -- --quick      # about a minute, rough figures
+    nox -s benchmark_websockets -- --phases idle # memory of idle websockets only
 
 Every server runs the benchmark project's ASGI application (``benchproject/asgi.py``,
 settings ``benchproject.settings_ws``: an echo consumer, a group consumer on the Redis pub/sub
@@ -34,6 +35,7 @@ from websockets.asyncio.client import connect
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SERVERS = ("serve", "uvicorn", "daphne")
+PHASES = ("echo", "async", "idle", "group")
 MESSAGE = "x" * 32
 
 
@@ -43,6 +45,11 @@ def parse_options(argv):
     parser.add_argument("--idle-sockets", type=int, default=None, help="default 5000 (quick 1000)")
     parser.add_argument("--seconds", type=float, default=None, help="per load phase (quick 2)")
     parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help="which phases to run, e.g. idle (memory only: load-independent on a busy machine)",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--output", type=Path, default=RESULTS / "websockets-latest.json")
     options = parser.parse_args(argv)
@@ -50,6 +57,10 @@ def parse_options(argv):
         options.idle_sockets = 1000 if options.quick else 5000
     if options.seconds is None:
         options.seconds = 2.0 if options.quick else 8.0
+    options.phases = options.phases.split(",")
+    unknown = set(options.phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))} (known: {', '.join(PHASES)})")
     return options
 
 
@@ -155,6 +166,18 @@ async def group_phase(first: int, second: int, messages: int = 200) -> dict:
     }
 
 
+def async_view_phase(server: procs.Server, seconds: float) -> dict:
+    url = server.url("/async/hello/")
+    load.run_wrk(url, 16, 1)  # warm-up
+    cpu_before = cpu.group_cpu_seconds(server.pid)
+    wrk = load.run_wrk(url, 16, seconds)
+    cpu_spent = cpu.group_cpu_seconds(server.pid) - cpu_before
+    return {
+        "async_view_rps": round(wrk.rps),
+        "async_view_cpu_us_per_request": round(cpu_spent / max(1, wrk.rps * seconds) * 1e6, 1),
+    }
+
+
 def redis_reachable(url: str) -> bool:
     host_port = url.split("//", 1)[1].split("/", 1)[0]
     host, _, port = host_port.partition(":")
@@ -170,18 +193,13 @@ def measure(name: str, env: dict, options, logs: Path) -> dict:
     server = procs.Server(spec(name, env, procs.free_port_pair()), logs)
     try:
         server.wait_ready()
-        result |= asyncio.run(echo_phase(server, options.seconds))
-        url = server.url("/async/hello/")
-        load.run_wrk(url, 16, 1)  # warm-up
-        cpu_before = cpu.group_cpu_seconds(server.pid)
-        wrk = load.run_wrk(url, 16, options.seconds)
-        cpu_spent = cpu.group_cpu_seconds(server.pid) - cpu_before
-        result["async_view_rps"] = round(wrk.rps)
-        result["async_view_cpu_us_per_request"] = round(
-            cpu_spent / max(1, wrk.rps * options.seconds) * 1e6, 1
-        )
-        result |= asyncio.run(idle_phase(server, options.idle_sockets))
-        if redis_reachable(options.redis_url):
+        if "echo" in options.phases:
+            result |= asyncio.run(echo_phase(server, options.seconds))
+        if "async" in options.phases:
+            result |= async_view_phase(server, options.seconds)
+        if "idle" in options.phases:
+            result |= asyncio.run(idle_phase(server, options.idle_sockets))
+        if "group" in options.phases and redis_reachable(options.redis_url):
             second = procs.Server(spec(name, env, procs.free_port_pair()), logs)
             try:
                 second.wait_ready()

@@ -40,7 +40,7 @@ from .bridge import _REQUEST_ID_OK, _TRACEPARENT_OK, REQUEST_ID_HEADER, new_requ
 from .chunked import read_chunked_body
 from .http import Exchange
 from .validate import BadRequest, validate
-from .websocket import WebSocketSession, WebSocketStats, close_spread
+from .websocket import Pinger, WebSocketSession, WebSocketStats, close_spread
 
 logger = logging.getLogger("hurricane_runtime")
 
@@ -79,6 +79,46 @@ def has_async_views(patterns=None) -> bool:
     return False
 
 
+_HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0"}
+# A websocket's scope lives as long as the socket, so thousands of open sockets hold the same
+# header names and mostly the same values (Host, Origin, Upgrade, Connection, the version,
+# the extensions a browser offers, its User-Agent). Those fields are one shared object each
+# instead of a copy per socket. Clients choose what they send: both caches are bounded.
+_FIELDS: dict = {}  # (name, value) -> ASGI (name, value) bytes pair; name -> name bytes
+_FIELDS_MAX = 4096
+_SHARED_VALUES = frozenset(
+    (
+        "host",
+        "origin",
+        "upgrade",
+        "connection",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "user-agent",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "pragma",
+    )
+)
+
+
+def _field(field: tuple[str, str]) -> tuple[bytes, bytes]:
+    """A header field in ASGI's form, remembered (within bounds) when it is shared."""
+    name, value = field
+    lower = name.lower()
+    asgi_name = _FIELDS.get(name)
+    if asgi_name is None:
+        asgi_name = lower.encode("latin-1")
+        if len(_FIELDS) < _FIELDS_MAX:
+            _FIELDS[name] = asgi_name
+    pair = (asgi_name, value.encode("latin-1"))
+    if lower in _SHARED_VALUES and len(_FIELDS) < _FIELDS_MAX:
+        _FIELDS[field] = pair
+    return pair
+
+
 def split_target(target: str) -> tuple[str, str]:
     """(path, query) of a request target, origin-form or absolute-form."""
     path, _, query = target.partition("?")
@@ -96,12 +136,12 @@ class AsgiGateway:
         self.observers = observers
         self.stats = stats
         self.app = load_application()
-        self.host = config.bind
-        self.port = config.port
+        self.server = (config.bind, config.port)  # the same tuple in every scope
         self.websockets_on = config.websockets
         self.async_views = config.async_views
         self.tasks: set[asyncio.Future] = set()
         self.websockets: set[WebSocketSession] = set()
+        self.pinger = Pinger(self.websockets, config.websocket_ping_interval)
         self._routes: dict[str, object] = {}  # path -> URL pattern of an async view, or _SYNC
 
     # -- which requests come here -------------------------------------------------------------
@@ -150,17 +190,17 @@ class AsgiGateway:
         path, query, authority = exchange.target[:3]
         address = getattr(exchange.conn.context, "address", None)
         client = tuple(address[:2]) if isinstance(address, tuple) else None
-        fields = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in headers.get_all()
-        ]
+        known = _FIELDS
+        fields = [known.get(field) or _field(field) for field in headers.get_all()]
         if authority is not None:
             fields = [field for field in fields if field[0] != b"host"]
             fields.append((b"host", authority.encode("latin-1")))
         scope = {
             "type": kind,
             "asgi": ASGI_VERSION,
-            "http_version": start_line.version.partition("/")[2] or "1.1",
+            "http_version": _HTTP_VERSIONS.get(start_line.version)
+            or start_line.version.partition("/")[2]
+            or "1.1",
             "scheme": "ws" if kind == "websocket" else "http",
             "path": unquote(path),
             "raw_path": path.encode("latin-1"),
@@ -168,7 +208,7 @@ class AsgiGateway:
             "root_path": "",
             "headers": fields,
             "client": client,
-            "server": (self.host, self.port),
+            "server": self.server,
         }
         if kind == "http":
             scope["method"] = start_line.method
@@ -190,6 +230,7 @@ class AsgiGateway:
     def opened(self, session: WebSocketSession) -> None:
         self.websockets.add(session)
         self.stats.open += 1
+        self.pinger.start()
 
     def closed(self, session: WebSocketSession) -> None:
         if session in self.websockets:

@@ -1,8 +1,9 @@
 """Websockets on the app port: the ASGI ``websocket`` scope on top of Tornado's RFC 6455 code.
 
 Tornado's ``WebSocketProtocol13`` does the framing: masking, fragments, control frames, the
-maximum message size (close 1009), pings at an interval with a pong timeout, and one pong at a
-time however fast a client pings. We add what RFC 6455 asks of a server and Tornado leaves out:
+maximum message size (close 1009), and one pong at a time however fast a client pings. One
+``Pinger`` per process pings every open socket at an interval and closes those that stop
+answering. We add what RFC 6455 asks of a server and Tornado leaves out:
 invalid UTF-8 in a text message closes with 1007 (Tornado drops the socket without a close
 frame), a client frame without a mask closes with 1002, and a client that pings more than
 ``PING_FLOOD_LIMIT`` times a second is closed with 1008. Every hostile frame ends only its own
@@ -13,11 +14,16 @@ sends ``websocket.connect`` and waits for ``websocket.accept`` (101, with the ch
 subprotocol) or ``websocket.close`` (403). ``send`` waits until the frame reached the socket,
 so a slow client slows its producer instead of filling memory, and a full inbox stops reading
 from a client whose application does not keep up.
+
+An open socket costs about 17 KiB of memory with a Channels consumer on the Redis pub/sub
+layer, about 10 KiB of which are the consumer and its subscription (docs/benchmarks.md): what
+is ours per socket is kept small, see ``WebSocketSession``, ``Pinger`` and ``_lighten``.
 """
 
 import asyncio
-import collections
+import contextlib
 import contextvars
+import functools
 import logging
 import random
 import time
@@ -36,6 +42,7 @@ INBOX_LIMIT = 16  # received messages waiting for the application before we stop
 PING_FLOOD_LIMIT = 50  # pings per second a client may send
 SERVICE_RESTART = 1012
 BATCH_INTERVAL = 0.1  # seconds between two batches of 1012 closes during the drain
+PING_BATCH = 200  # sockets pinged in one pass of the event loop
 _NO_STATUS, _ABNORMAL = 1005, 1006
 TEXT, BINARY = 0x1, 0x2  # opcodes
 
@@ -43,14 +50,25 @@ TEXT, BINARY = 0x1, 0x2  # opcodes
 class _Protocol(WebSocketProtocol13):
     """Tornado's protocol plus the checks RFC 6455 requires of a server."""
 
-    _frame_start = False
+    # Tornado's protocol sets 29 attributes: one more in the instance dict would pass
+    # CPython's limit for key-sharing dicts (30) and cost 1.3 KiB per socket.
+    __slots__ = ("_frame_start",)
 
-    async def _receive_frame(self) -> None:
+    def __init__(self, handler, mask_outgoing, params) -> None:
+        super().__init__(handler, mask_outgoing, params)
+        self._frame_start = False
+
+    # Both overrides add no coroutine of their own to the chain an idle socket keeps waiting in
+    # (about 200 bytes each): ``_receive_frame`` only marks the next read as a frame header,
+    # ``_read_bytes`` is Tornado's two lines plus the mask check.
+
+    def _receive_frame(self):
         self._frame_start = True
-        await super()._receive_frame()
+        return super()._receive_frame()
 
     async def _read_bytes(self, n: int) -> bytes:
-        data = await super()._read_bytes(n)
+        data = await self.stream.read_bytes(n)
+        self._wire_bytes_in += n
         if self._frame_start:
             self._frame_start = False
             if not data[1] & 0x80:
@@ -75,27 +93,88 @@ class _Protocol(WebSocketProtocol13):
         super().close(code, reason)
 
 
+class _ShortQueue(list):
+    """A deque's interface (Tornado's ``IOStream`` uses these methods) on a plain list."""
+
+    __slots__ = ()
+
+    def popleft(self):
+        return self.pop(0)
+
+
+def _lighten(stream) -> None:
+    """Swap the two write queues of a websocket's ``IOStream`` for lists.
+
+    Tornado keeps a stream's pending writes and their futures in two deques of 760 bytes each,
+    even empty. An idle websocket has nothing queued and a busy one a few frames (``send``
+    waits for each), so lists of 56 bytes do the same for 1.4 KiB less per open socket.
+    """
+    stream._write_futures = _ShortQueue(stream._write_futures)
+    stream._write_buffer._buffers = _ShortQueue(stream._write_buffer._buffers)
+
+
+@functools.lru_cache(maxsize=8)
+def _protocol_params(max_message_size: int) -> _WebSocketParams:
+    """The same for every socket: one object for all of them."""
+    return _WebSocketParams(
+        ping_interval=None,  # the gateway's Pinger pings every socket from one timer
+        max_message_size=max_message_size,
+        compression_options=None,
+    )
+
+
 class WebSocketSession(HTTPMessageDelegate):
-    """One websocket, from its upgrade request to the end of its application."""
+    """One websocket, from its upgrade request to the end of its application.
+
+    Thousands of these sit idle in a process, so a session keeps only what an open socket
+    needs: slots instead of an instance dict, a list as its inbox (an empty deque takes 760
+    bytes), and no reference to the HTTP request of the upgrade once it is answered.
+    """
+
+    __slots__ = (
+        "gateway",
+        "conn",
+        "remote_addr",
+        "scope",
+        "path",
+        "protocol",
+        "inbox",
+        "_inbox_waiter",
+        "_space_waiter",
+        "_decided",
+        "_decision_timer",
+        "task",
+        "reader",
+        "accepted",
+        "closed",
+        "close_code",
+        "status",
+        "started_at",
+        "awaiting_pong",
+        "_pings",
+    )
 
     def __init__(self, gateway, conn, remote_addr: str, scope: dict, path: str):
         self.gateway = gateway
-        self.conn = conn
+        self.conn = conn  # the upgrade request's connection, until it is answered
         self.remote_addr = remote_addr
         self.scope = scope
         self.path = path
         self.protocol: _Protocol | None = None
-        self.inbox: collections.deque = collections.deque([{"type": "websocket.connect"}])
+        self.inbox: list[dict] = [{"type": "websocket.connect"}]
         self._inbox_waiter: asyncio.Future | None = None
         self._space_waiter: asyncio.Future | None = None
-        self._decided: asyncio.Future | None = None
-        self.task: asyncio.Task | None = None
+        self._decided: asyncio.Future | None = None  # Tornado waits on it during the handshake
+        self._decision_timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task | None = None  # the application
+        self.reader: asyncio.Task | None = None  # Tornado's frame loop, once accepted
         self.accepted = False
         self.closed = False  # the socket is gone (or the handshake was refused)
         self.close_code: int | None = None  # what ended the socket, for metrics
         self.status = 0
         self.started_at = time.perf_counter()
-        self._pings: tuple[float, int] = (0.0, 0)
+        self.awaiting_pong = False  # our last ping has not been answered yet
+        self._pings: tuple[float, int] = (0.0, 0)  # pings received from the client
 
     # -- the upgrade request (HTTPMessageDelegate) ----------------------------------------
 
@@ -112,8 +191,7 @@ class WebSocketSession(HTTPMessageDelegate):
         self.task = loop.create_task(self._run(), context=contextvars.Context())
         self.gateway.track(self.task)
         # An application that neither accepts nor refuses must not hold the socket forever.
-        timer = loop.call_later(self.gateway.config.body_timeout, self._undecided)
-        self._decided.add_done_callback(lambda _: timer.cancel())
+        self._decision_timer = loop.call_later(self.gateway.config.body_timeout, self._undecided)
         return self._decided
 
     def _undecided(self) -> None:
@@ -160,7 +238,7 @@ class WebSocketSession(HTTPMessageDelegate):
                 return {"type": "websocket.disconnect", "code": self.close_code or _ABNORMAL}
             self._inbox_waiter = asyncio.get_running_loop().create_future()
             await self._inbox_waiter
-        message = self.inbox.popleft()
+        message = self.inbox.pop(0)
         space = self._space_waiter
         if space is not None and len(self.inbox) < INBOX_LIMIT and not space.done():
             space.set_result(None)
@@ -218,14 +296,10 @@ class WebSocketSession(HTTPMessageDelegate):
             if name.lower() not in ("sec-websocket-protocol", "sec-websocket-accept"):
                 lines.append(f"{name}: {value}")
         stream = self.conn.detach()
+        self.conn = None  # the request's headers and connection objects can go now
+        _lighten(stream)
         stream.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        config = self.gateway.config
-        params = _WebSocketParams(
-            ping_interval=config.websocket_ping_interval or None,
-            ping_timeout=None,  # Tornado then waits one interval for the pong
-            max_message_size=config.websocket_max_message_size,
-            compression_options=None,
-        )
+        params = _protocol_params(self.gateway.config.websocket_max_message_size)
         protocol = self.protocol = _Protocol(self, mask_outgoing=False, params=params)
         protocol.stream = stream
         protocol.selected_subprotocol = subprotocol
@@ -233,9 +307,9 @@ class WebSocketSession(HTTPMessageDelegate):
         self.status = 101
         self.gateway.opened(self)
         self._record()
-        protocol.start_pinging()
-        reader = asyncio.ensure_future(protocol._receive_frame_loop())
-        self.gateway.track(reader)
+        # The reader ends with the socket, and the session is in the gateway's open websockets
+        # until then: kept here, not among the gateway's tasks (a done callback each).
+        self.reader = asyncio.get_running_loop().create_task(protocol._receive_frame_loop())
         self._decide()
 
     def _refuse(self, status: int, reason: str, extra: dict | None = None) -> None:
@@ -266,8 +340,14 @@ class WebSocketSession(HTTPMessageDelegate):
         self._decide()
 
     def _decide(self) -> None:
-        if self._decided is not None and not self._decided.done():
-            self._decided.set_result(None)
+        if self._decision_timer is not None:
+            self._decision_timer.cancel()
+            self._decision_timer = None
+        decided = self._decided
+        if decided is not None:
+            self._decided = None  # Tornado holds it until it resumes
+            if not decided.done():
+                decided.set_result(None)
 
     def scope_headers(self) -> HTTPHeaders:
         headers = HTTPHeaders()
@@ -317,7 +397,19 @@ class WebSocketSession(HTTPMessageDelegate):
             self.protocol.close(1008, "too many pings")
 
     def on_pong(self, data: bytes) -> None:
-        pass
+        self.awaiting_pong = False
+
+    def keep_alive(self) -> None:
+        """Ping, or close if the previous ping went unanswered for a whole interval."""
+        protocol = self.protocol
+        if protocol is None or self.closed or protocol.is_closing():
+            return
+        if self.awaiting_pong:
+            protocol.close(1000, "ping timed out")
+            return
+        self.awaiting_pong = True
+        with contextlib.suppress(StreamClosedError):  # the reader sees it and ends the session
+            protocol.write_ping(b"")
 
     def closing(self, code: int | None) -> None:
         """The server sends a close frame (``code`` None: without a status code)."""
@@ -364,6 +456,49 @@ class WebSocketSession(HTTPMessageDelegate):
         """Close with 1012: the client reconnects, to another pod."""
         if self.protocol is not None and not self.closed and not self.protocol.is_closing():
             self.protocol.close(SERVICE_RESTART, "service restart")
+
+
+class Pinger:
+    """One timer pings every open websocket, every ``interval`` seconds.
+
+    Pings keep idle sockets alive behind proxies and ingresses that cut silent connections,
+    and find clients that vanished without a close. Tornado would run a task with its own
+    timer per socket for that (about 1.5 KiB each); this is one timer for all of them. A socket
+    gets its first ping within one interval of opening, and one that has not answered a ping
+    by the next tick is closed (1000, "ping timed out", as Tornado does).
+    """
+
+    def __init__(self, sessions: set, interval: float):
+        self.sessions = sessions
+        self.interval = interval
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Run while there are sockets; cheap to call for every socket that opens."""
+        if self._timer is None and self.interval > 0:
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._ping(list(self.sessions), 0)
+        if self.sessions:
+            self.start()
+
+    def _ping(self, sessions: list, start: int) -> None:
+        """Ping ``PING_BATCH`` sockets, then let the loop run before the next batch.
+
+        Thousands of pings in one go would hold up every other socket's messages meanwhile.
+        """
+        end = start + PING_BATCH
+        for session in sessions[start:end]:
+            session.keep_alive()
+        if end < len(sessions):
+            asyncio.get_running_loop().call_soon(self._ping, sessions, end)
 
 
 async def close_spread(sessions: list, window: float) -> None:

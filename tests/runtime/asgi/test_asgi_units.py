@@ -1,10 +1,12 @@
 """Small decisions of the ASGI side, without a server."""
 
+import asyncio
+
 from django.urls import include, path
 from django.views import View
 
 from hurricane_runtime.server.asgi import has_async_views, split_target
-from hurricane_runtime.server.websocket import close_code_label
+from hurricane_runtime.server.websocket import PING_BATCH, Pinger, close_code_label
 
 
 def sync_view(request):
@@ -43,3 +45,33 @@ def test_close_code_labels_stay_bounded():
         "other",
         "1006",
     ]
+
+
+class CountingSession:
+    def __init__(self, log: list):
+        self.log = log
+
+    def keep_alive(self):
+        self.log.append(self)
+
+
+def test_one_timer_pings_every_open_socket_once_a_tick_in_batches():
+    async def one_tick():
+        log: list = []
+        sessions = {CountingSession(log) for _ in range(2 * PING_BATCH + 50)}
+        pinger = Pinger(sessions, 60)
+        pinger.start()
+        timer = pinger._timer
+        pinger.start()  # called for every socket that opens: still one timer
+        assert pinger._timer is timer
+        pinger.stop()
+        pinger._tick()  # what the timer runs
+        first_batch = len(log)  # the others wait for their turn on the loop
+        for _ in range(3):
+            await asyncio.sleep(0)
+        pinger.stop()
+        return first_batch, log, sessions
+
+    first_batch, log, sessions = asyncio.run(one_tick())
+    assert first_batch == PING_BATCH
+    assert len(log) == len(sessions) and set(log) == sessions
