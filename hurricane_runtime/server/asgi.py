@@ -37,7 +37,7 @@ from .. import context
 from ..events import UNMATCHED_ROUTE, RequestRecord
 from ..state import StartupError
 from .bridge import _REQUEST_ID_OK, _TRACEPARENT_OK, REQUEST_ID_HEADER, new_request_id
-from .chunked import read_chunked_body
+from .chunked import take_over_chunked_body
 from .http import Exchange
 from .validate import BadRequest, validate
 from .websocket import Pinger, WebSocketSession, WebSocketStats, close_spread
@@ -302,21 +302,14 @@ class AsgiHttpExchange(HTTPMessageDelegate):
         return None
 
     async def _read_chunked_body(self) -> None:
-        """Read a chunked body with ``chunked.py`` (extensions, trailers), as the pool path does.
-
-        Tornado reads a body only when the header fields announce one, so the announcement is
-        removed before Tornado looks; ``Expect: 100-continue`` is answered first.
-        """
-        headers = self.headers
-        del headers["Transfer-Encoding"]
-        stream = self.conn.stream
-        if headers.get("Expect", "").lower() == "100-continue":
-            del headers["Expect"]
-            stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        """Read a chunked body with ``chunked.py`` (extensions, trailers), as the pool path does."""
         config = self.gateway.config
         try:
-            await asyncio.wait_for(
-                read_chunked_body(stream, self._take_chunk, config.max_header_size),
+            await take_over_chunked_body(
+                self.conn.stream,
+                self.headers,
+                self._take_chunk,
+                config.max_header_size,
                 config.body_timeout,
             )
         except BadRequest as error:

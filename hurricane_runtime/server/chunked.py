@@ -8,6 +8,7 @@ pose as a header a proxy checked. It stays strict where strictness prevents requ
 every line ends in CRLF (no bare LF), no obsolete line folding, sizes are plain hex.
 """
 
+import asyncio
 import re
 
 from .fields import FIELD_LINE
@@ -62,3 +63,17 @@ async def read_chunked_body(stream, deliver, max_trailer_size: int) -> None:
         if FIELD_LINE(line[:-2].decode("latin-1")) is None:
             # Also what a folded line (leading whitespace) or a bare LF inside it looks like.
             raise BadRequest("invalid trailer field line")
+
+
+async def take_over_chunked_body(stream, headers, deliver, max_trailer_size: int, timeout: float):
+    """Read an announced chunked body before Tornado would, within ``timeout`` seconds.
+
+    Tornado reads a body only when the header fields announce one, so the announcement is
+    removed before Tornado looks; ``Expect: 100-continue`` is answered first, as Tornado would.
+    Raises what ``read_chunked_body`` raises, and ``TimeoutError``.
+    """
+    del headers["Transfer-Encoding"]
+    if headers.get("Expect", "").lower() == "100-continue":
+        del headers["Expect"]
+        stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    await asyncio.wait_for(read_chunked_body(stream, deliver, max_trailer_size), timeout)

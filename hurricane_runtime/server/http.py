@@ -15,7 +15,6 @@ bodies are read by ``chunked.py`` (extensions and trailers allowed), and connect
 ``stream.AppStream``, so that a client that half-closes after its request still gets the answer.
 """
 
-import asyncio
 import logging
 import time
 
@@ -28,7 +27,7 @@ from tornado.httputil import (
 from tornado.iostream import StreamClosedError, UnsatisfiableReadError
 
 from ..events import UNMATCHED_ROUTE, RequestRecord
-from .chunked import read_chunked_body
+from .chunked import take_over_chunked_body
 from .validate import BadRequest, validate
 
 logger = logging.getLogger("hurricane_runtime")
@@ -117,21 +116,14 @@ class Exchange(HTTPMessageDelegate):
         return None
 
     async def _read_chunked_body(self) -> None:
-        """Read the chunked body here, before Tornado would: see ``chunked.py``.
-
-        Tornado reads a body only when the header fields announce one, so once the body is read
-        the announcement is removed; ``Expect: 100-continue`` is answered first, as Tornado would.
-        """
-        headers = self.headers
-        del headers["Transfer-Encoding"]
-        stream = self.conn.stream
-        if headers.get("Expect", "").lower() == "100-continue":
-            del headers["Expect"]
-            stream.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        """Read the chunked body here, before Tornado would: see ``chunked.py``."""
         server = self.server
         try:
-            await asyncio.wait_for(
-                read_chunked_body(stream, self._take_chunk, server.max_header_size),
+            await take_over_chunked_body(
+                self.conn.stream,
+                self.headers,
+                self._take_chunk,
+                server.max_header_size,
                 server.body_timeout,
             )
         except BadRequest as error:
