@@ -272,6 +272,10 @@ def test_make_run_serves_postgresql_and_reloads_on_a_code_change(postgresql_proj
         assert code == 200, body
         assert "Applying items.0001_initial... OK" in log_path.read_text()
 
+        # urls.py was imported by that first request; Django's StatReloader records a file's
+        # mtime the first time it sees it (once a second) and reloads only on a later change,
+        # so an edit before that first sighting would go unnoticed.
+        time.sleep(2.5)
         marker = uuid.uuid4().hex
         urls.write_text(
             original
