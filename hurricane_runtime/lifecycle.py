@@ -28,6 +28,7 @@ by a factory called with ``(config, state, observers)``, like ``AppServer``.
 """
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -184,6 +185,7 @@ class Runtime:
         state.startup_step = f"starting the {self.workload.name}"
         await in_thread(self.workload.prepare, asyncio.get_running_loop())
         await self.workload.start()
+        freeze_startup_objects()
         state.started = True
         state.startup_step = "started"
         self.probes.evaluate_all()
@@ -276,6 +278,22 @@ class Runtime:
         self.observers.notify(self.observers.server_stopping)
         connections.close_all()
         return EXIT_OK if drained else EXIT_FAILED
+
+
+def freeze_startup_objects() -> None:
+    """Keep what start-up built out of every later full garbage collection.
+
+    A Django process holds some 60,000 container objects once its apps, URLconf and client
+    libraries are loaded, all alive until exit. CPython's full collection walks every one of
+    them, about 30 ms on a small core, and runs now and then under any steady load: each
+    time, the loop (and with it every probe, request and delivery) stands still that long.
+    Collecting once and then freezing moves the start-up objects to the permanent generation
+    (``gc.freeze``), so later collections walk only what was made since. What start-up left
+    as garbage is collected first; anything frozen is never freed, which for objects that
+    live as long as the process costs nothing.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _ensure_log_handler(debug: bool) -> None:

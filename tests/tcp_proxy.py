@@ -32,6 +32,9 @@ class TcpProxy:
         self.port = 0
         self.mode = FORWARD
         self.accepted = 0
+        # Bytes forwarded from clients to the target: what a client sends, for tests that
+        # count its frames.
+        self.upstream_bytes = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server = None
@@ -103,6 +106,9 @@ class TcpProxy:
     async def _count(self) -> int:
         return len(self._links)
 
+    def _count_upstream(self, size: int) -> None:
+        self.upstream_bytes += size
+
     async def _accept(self, client_reader, client_writer) -> None:
         self.accepted += 1
         if self.mode == CUT:
@@ -121,7 +127,7 @@ class TcpProxy:
                 if link.closed:
                     return
                 await asyncio.gather(
-                    link.pump(client_reader, server_writer),
+                    link.pump(client_reader, server_writer, self._count_upstream),
                     link.pump(server_reader, client_writer),
                 )
             else:
@@ -140,13 +146,15 @@ class _Link:
         self.silenced = False
         self.closed = False
 
-    async def pump(self, reader, writer) -> None:
+    async def pump(self, reader, writer, forwarded=None) -> None:
         try:
             while not self.closed:
                 data = await reader.read(65536)
                 if not data:
                     break
                 if writer is not None and not self.silenced:
+                    if forwarded is not None:
+                        forwarded(len(data))
                     writer.write(data)
                     await writer.drain()
         except (OSError, asyncio.IncompleteReadError):

@@ -33,20 +33,22 @@ class Message:
         return json.loads(self.body)
 
     @classmethod
-    def from_incoming(cls, incoming) -> "Message":
-        """Copy what handlers need out of an aio-pika ``IncomingMessage``."""
-        headers = dict(incoming.headers or {})
+    def from_delivered(cls, delivered) -> "Message":
+        """Copy what handlers need out of an aiormq ``DeliveredMessage`` (a Basic.Deliver)."""
+        deliver = delivered.delivery
+        properties = delivered.header.properties
+        headers = dict(properties.headers or {})
         count = headers.get("x-delivery-count", 0)
         return cls(
-            body=incoming.body,
-            routing_key=incoming.routing_key or "",
-            exchange=incoming.exchange or "",
+            body=delivered.body,
+            routing_key=deliver.routing_key or "",
+            exchange=deliver.exchange or "",
             headers=headers,
-            content_type=incoming.content_type,
-            content_encoding=incoming.content_encoding,
-            correlation_id=incoming.correlation_id,
-            reply_to=incoming.reply_to,
-            message_id=incoming.message_id,
-            redelivered=bool(incoming.redelivered),
+            content_type=properties.content_type,
+            content_encoding=properties.content_encoding,
+            correlation_id=properties.correlation_id,
+            reply_to=properties.reply_to,
+            message_id=properties.message_id,
+            redelivered=bool(deliver.redelivered),
             delivery_count=count if isinstance(count, int) else 0,
         )

@@ -22,6 +22,7 @@ broker at once, let running handlers finish within the drain timeout, requeue th
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -34,6 +35,7 @@ import aiormq.exceptions
 
 from ..state import StartupError
 from . import outcomes
+from .acks import ChannelAcks
 from .handlers import HandlerRunner
 from .message import Message
 from .metrics import ACKED, ERROR, NACKED, REJECTED, ConsumerMetrics
@@ -87,10 +89,11 @@ class _Delivery:
 
     WAITING, RUNNING, HANDED_BACK, ABANDONED = "waiting", "running", "handed back", "abandoned"
 
-    __slots__ = ("incoming", "state", "_lock")
+    __slots__ = ("acks", "tag", "state", "_lock")
 
-    def __init__(self, incoming):
-        self.incoming = incoming
+    def __init__(self, acks: ChannelAcks, tag: int):
+        self.acks = acks
+        self.tag = tag
         self.state = self.WAITING
         self._lock = threading.Lock()
 
@@ -152,6 +155,7 @@ class Consumer:
         self._idle = asyncio.Event()
         self._connection = None
         self._channel = None
+        self._acks: ChannelAcks | None = None
         self._consumer_tag = None
         self._broken: asyncio.Event | None = None
         self._first_consume: asyncio.Future | None = None
@@ -209,6 +213,8 @@ class Consumer:
         abandoned = [d for d in list(self._deliveries) if d.abandon()]
         for delivery in abandoned:
             await self._settle(delivery, outcomes.REQUEUE, count=False)
+        if self._acks is not None:
+            await self._acks.flush()  # the acks decided in this loop pass, before the close
         if abandoned:
             logger.warning(
                 "%d handlers still running after the %gs drain timeout: their messages "
@@ -328,7 +334,14 @@ class Consumer:
         underlay.on_consumer_cancel_callbacks.add(self._on_cancelled_by_broker)
         if self._stop.is_set():
             return
-        self._consumer_tag = await queue.consume(self._on_message)
+        # Consume on aiormq's channel itself: aio-pika's consumer adds a task and a message
+        # object per delivery, and acks one frame at a time (see acks.py).
+        acks = ChannelAcks(underlay, asyncio.get_running_loop())
+        self._acks = acks
+        consume_ok = await underlay.basic_consume(
+            queue.name, functools.partial(self._on_delivered, acks)
+        )
+        self._consumer_tag = consume_ok.consumer_tag
         self.consuming = True
         self.ever_consumed = True
         self.verified_at = time.monotonic()
@@ -415,26 +428,26 @@ class Consumer:
 
     # -- messages --------------------------------------------------------------------------
 
-    async def _on_message(self, incoming) -> None:
+    async def _on_delivered(self, acks: ChannelAcks, delivered) -> None:
+        """aiormq's consumer callback: one task per delivery, on the loop."""
+        delivery = _Delivery(acks, delivered.delivery.delivery_tag)
+        acks.received(delivery.tag)
         if self.draining:
-            await self._nack_quietly(incoming)  # arrived between our Cancel and its Cancel-Ok
+            await self._nack_quietly(delivery)  # arrived between our Cancel and its Cancel-Ok
             return
-        delivery = _Delivery(incoming)
         self._deliveries.add(delivery)
         try:
-            await self._handle(delivery)
+            await self._handle(delivery, Message.from_delivered(delivered))
         finally:
             self._deliveries.discard(delivery)
             if not self._deliveries:
                 self._idle.set()
 
-    async def _handle(self, delivery: _Delivery) -> None:
-        incoming = delivery.incoming
+    async def _handle(self, delivery: _Delivery, message: Message) -> None:
         metrics = self.metrics
-        message = Message.from_incoming(incoming)
         if metrics is not None:
             metrics.received.inc()
-            metrics.received_size.observe(len(incoming.body))
+            metrics.received_size.observe(len(message.body))
             if message.redelivered:
                 metrics.redeliveries.inc()
         policy = self.config.ack_policy
@@ -472,17 +485,16 @@ class Consumer:
         await self._settle(delivery, fate, count=not unexpected, message=message)
 
     async def _settle(self, delivery, fate: str, count: bool = True, message=None) -> None:
-        incoming = delivery.incoming
-        try:
-            if fate == outcomes.ACK:
-                await incoming.ack()
-            elif fate == outcomes.REJECT:
-                await incoming.reject(requeue=False)
-            else:
-                await incoming.nack(requeue=True)
-        except Exception as error:  # the channel is gone: the broker redelivers the message
-            logger.info("could not %s a message (%s); the broker will redeliver it", fate, error)
-            return
+        if fate == outcomes.ACK:
+            delivery.acks.ack(delivery.tag)  # sent with this loop pass's other acks
+        else:
+            try:
+                await delivery.acks.nack(delivery.tag, requeue=fate == outcomes.REQUEUE)
+            except Exception as error:  # the channel is gone: the broker redelivers it
+                logger.info(
+                    "could not %s a message (%s); the broker will redeliver it", fate, error
+                )
+                return
         metrics = self.metrics
         if metrics is None:
             return
@@ -501,11 +513,11 @@ class Consumer:
 
     async def _hand_back_unstarted(self) -> None:
         waiting = [d for d in list(self._deliveries) if d.hand_back()]
-        await asyncio.gather(*(self._nack_quietly(d.incoming) for d in waiting))
+        await asyncio.gather(*(self._nack_quietly(d) for d in waiting))
 
-    async def _nack_quietly(self, incoming) -> None:
+    async def _nack_quietly(self, delivery: _Delivery) -> None:
         with contextlib.suppress(Exception):  # channel gone: the broker requeues it anyway
-            await incoming.nack(requeue=True)
+            await delivery.acks.nack(delivery.tag, requeue=True)
 
 
 def _describe_error(error) -> str:
