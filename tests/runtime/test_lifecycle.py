@@ -3,6 +3,7 @@
 import concurrent.futures
 import contextlib
 import http.client
+import json
 import signal
 import time
 
@@ -68,6 +69,14 @@ def test_check_migrations_timeout_fails_startup(start_serve):
 def test_migrated_database_passes_the_check(start_serve):
     served = start_serve("--check-migrations")
     assert served.get("/orm/")[0] == 200
+
+
+def test_start_up_objects_are_frozen_out_of_later_garbage_collections(start_serve):
+    served = start_serve()
+    status, _, body = served.get("/gc/")
+    assert status == 200
+    # Django, the runtime and the test project: tens of thousands of objects, all frozen once.
+    assert json.loads(body)["frozen"] > 10_000
 
 
 def test_sigterm_completes_in_flight_requests_then_exits_0(start_serve):

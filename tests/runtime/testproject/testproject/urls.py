@@ -15,6 +15,7 @@ urlpatterns = [
     path("error/", views.error),
     path("meta/", views.meta),
     path("thread/", views.thread_name),
+    path("gc/", views.garbage_collector),
     path("async/thread/", views.async_thread_name),
     path("async/json/", views.async_json),
     path("async/sleep/", views.async_sleep),

@@ -1,6 +1,7 @@
 """Views that exercise the runtime: fast, database, blocking, CPU-bound, streaming, files."""
 
 import asyncio
+import gc
 import hashlib
 import io
 import threading
@@ -94,6 +95,11 @@ def error(request):
 
 def thread_name(request):
     return JsonResponse({"thread": threading.current_thread().name})
+
+
+def garbage_collector(request):
+    """Objects in the collector's permanent generation (frozen at the end of start-up)."""
+    return JsonResponse({"frozen": gc.get_freeze_count()})
 
 
 # -- async views: served on the event loop through ASGI ---------------------------------------
