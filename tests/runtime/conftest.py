@@ -40,11 +40,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.tcp_proxy import TcpProxy
 
 HERE = Path(__file__).resolve().parent
 TESTPROJECT = HERE / "testproject"
@@ -335,77 +336,12 @@ def postgres_url() -> str:
     return f"postgres://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
 
 
-class TcpProxy:
-    """A TCP forwarder we can stop and start, to make a database unreachable on purpose.
-
-    Stopping closes the listener and every forwarded connection, which is what a database
-    outage looks like to a client, without touching the shared PostgreSQL server.
-    """
-
-    def __init__(self, target_host: str, target_port: int):
-        self.target = (target_host, target_port)
-        self.port = free_port()
-        self._listener: socket.socket | None = None
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def stop(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-        with self._lock:
-            sockets, self._sockets = self._sockets, set()
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def _accept(self, listener) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-                upstream.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._sockets.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-
 @pytest.fixture
 def postgres_proxy(postgres_url):
-    """A started ``TcpProxy`` in front of PostgreSQL; ``.url`` points the test project at it."""
-    proxy = TcpProxy(POSTGRES_HOST, POSTGRES_PORT)
-    proxy.start()
-    proxy.url = f"postgres://postgres@127.0.0.1:{proxy.port}/test"
-    yield proxy
-    proxy.stop()
+    """A ``TcpProxy`` in front of PostgreSQL (``cut()`` is the outage); ``.url`` points at it."""
+    with TcpProxy(POSTGRES_PORT, POSTGRES_HOST) as proxy:
+        proxy.url = f"postgres://postgres@127.0.0.1:{proxy.port}/test"
+        yield proxy
 
 
 # Fixtures of the consume tests (``rabbitmq``, ``amqp_queue``, ``start_consume``) and of the

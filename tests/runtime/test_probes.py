@@ -126,21 +126,21 @@ def test_no_probe_closes_the_probe_port(start_serve):
 def test_readiness_follows_the_database_and_liveness_ignores_it(start_serve, postgres_proxy):
     served = start_serve("--check-timeout", "1", database_url=postgres_proxy.url)
     served.wait_probe("/ready", 200, timeout=30)
-    postgres_proxy.stop()
+    postgres_proxy.cut()
     body = served.wait_probe("/ready", 503, timeout=30, reason="database")
     assert any("hurricane_runtime.E00" in reason for reason in body["reasons"])
     # A database outage must never restart the pod.
     for _ in range(10):
         assert served.probe("/alive")[0] == 200
         time.sleep(0.1)
-    postgres_proxy.start()
+    postgres_proxy.restore()
     served.wait_probe("/ready", 200, timeout=30)
 
 
 def test_probes_answer_quickly_while_the_database_is_down(start_serve, postgres_proxy):
     served = start_serve("--check-timeout", "1", database_url=postgres_proxy.url)
     served.wait_probe("/ready", 200, timeout=30)
-    postgres_proxy.stop()
+    postgres_proxy.cut()
     served.wait_probe("/ready", 503, timeout=30)
     for path in ("/ready", "/alive", "/startup"):
         started = time.perf_counter()
@@ -149,7 +149,7 @@ def test_probes_answer_quickly_while_the_database_is_down(start_serve, postgres_
 
 
 def test_manage_check_works_while_the_database_is_down(postgres_proxy):
-    postgres_proxy.stop()
+    postgres_proxy.cut()
     result = manage("check", database_url=postgres_proxy.url, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "database" not in result.stderr
