@@ -705,17 +705,24 @@ def test_deploy_applies_then_waits_for_migrations_then_the_rollout(projects, tmp
     assert deployed_images(applied) == {f"{IMAGE}@{digest}"}
 
 
-def test_deploy_waits_for_the_consumer_rollout_too(projects, tmp_path):
+@pytest.mark.parametrize(
+    ("bake", "workers"),
+    [
+        ("consumer", ["consumer"]),
+        ("celery-rabbitmq", ["celery-worker", "celery-beat"]),
+    ],
+)
+def test_deploy_waits_for_every_worker_rollout_too(projects, tmp_path, bake, workers):
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    project, _ = projects["consumer"]
+    project, _ = projects[bake]
     record_push(project, "9.9.9", "sha256:" + "9" * 64)
     result, calls, _ = run_deploy(project, tmp_path)
     assert result.returncode == 0, result.stderr
     rollouts = [call for call in calls if "rollout status" in call]
     assert [call.split()[4] for call in rollouts] == [
         "deployment/hurricane-service",
-        "deployment/hurricane-service-consumer",
+        *(f"deployment/hurricane-service-{worker}" for worker in workers),
     ]
 
 
@@ -1242,21 +1249,6 @@ def test_celery_beat_is_a_singleton(rendered, bake_name, overlay):
         assert hpa["spec"]["scaleTargetRef"]["name"] != name
     # Beat holds no task: it stops at once, a short grace period is enough.
     assert beat["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] <= 30
-
-
-def test_deploy_waits_for_the_celery_rollouts_too(projects, tmp_path):
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
-    project, _ = projects["celery-rabbitmq"]
-    record_push(project, "9.9.9", "sha256:" + "9" * 64)
-    result, calls, _ = run_deploy(project, tmp_path)
-    assert result.returncode == 0, result.stderr
-    rollouts = [call for call in calls if "rollout status" in call]
-    assert [call.split()[4] for call in rollouts] == [
-        "deployment/hurricane-service",
-        "deployment/hurricane-service-celery-worker",
-        "deployment/hurricane-service-celery-beat",
-    ]
 
 
 @pytest.mark.parametrize("bake_name", CELERY_BAKES)
