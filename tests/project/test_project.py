@@ -18,9 +18,10 @@ installed and checked with its own tools the same way; its consumer runs against
 on 127.0.0.1:5672 (in a vhost of its own), the machine's broker standing in for the one
 `make services` would start. The Celery bake (PostgreSQL answer, Redis broker) is installed and
 checked the same way; its own tests run a real `celery worker` through the Redis on
-127.0.0.1:6379.
+127.0.0.1:6379, and `make worker` and `make beat` run as its README says, against the same Redis.
 """
 
+import contextlib
 import os
 import re
 import secrets
@@ -602,6 +603,50 @@ def vhost():
         subprocess.run([rabbitmqctl, "delete_vhost", name], capture_output=True, timeout=60)
 
 
+@contextlib.contextmanager
+def make_running(project, args, environ, log_path):
+    """``make *args`` running in the background; SIGTERM when the block ends.
+
+    The signal goes to what make runs (the workload, as Kubernetes sends it to PID 1), and make
+    then exits with the workload's status: read it from the process's ``returncode``.
+    """
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            ["make", *args],
+            cwd=project,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # make and the workload stop together
+        )
+    try:
+        yield process
+    finally:
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        for child in children.read_text().split() if children.exists() else []:
+            os.kill(int(child), signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def wait_for_item(project, name: str, environ, log_path, timeout: float = 30) -> None:
+    """Until the project's database has the ``Item`` called ``name`` (the log tells why not)."""
+    count = (
+        f"from {project.name}.items.models import Item; "
+        f"print(Item.objects.filter(name={name!r}).count())"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = run([".venv/bin/python", "manage.py", "shell", "-c", count], project, env=environ)
+        if found.stdout.split()[-1:] == ["1"]:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no item {name}:\n{log_path.read_text()[-3000:]}")
+
+
 @on_the_consumer_bake
 def test_make_consume_turns_a_message_into_an_item(project, vhost, tmp_path):
     project, env = project
@@ -610,47 +655,51 @@ def test_make_consume_turns_a_message_into_an_item(project, vhost, tmp_path):
     database = tmp_path / "consume.sqlite3"
     environ = {**os.environ, **env, "AMQP_URL": url, "DATABASE_URL": f"sqlite:///{database}"}
     log_path = tmp_path / "consume.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            ["make", "consume", f"CONSUME_PROBE_PORT={port}"],
-            cwd=project,
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # make and the consumer stop together
-        )
     marker = uuid.uuid4().hex
-    try:
+    with make_running(project, ["consume", f"CONSUME_PROBE_PORT={port}"], environ, log_path) as (
+        process
+    ):
         wait_for_status(f"http://127.0.0.1:{port}/ready", timeout=90, process=process)
         publish = (
             "import sys; from hurricane_runtime.amqp import publish; "
             "publish({'name': sys.argv[1]}, 'items', amqp_url=sys.argv[2])"
         )
         run([".venv/bin/python", "-c", publish, marker, url], project, env=environ)
-        count = (
-            f"from {project.name}.items.models import Item; "
-            f"print(Item.objects.filter(name={marker!r}).count())"
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            found = run(
-                [".venv/bin/python", "manage.py", "shell", "-c", count], project, env=environ
-            )
-            if found.stdout.split()[-1:] == ["1"]:
-                break
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"no item {marker}:\n{log_path.read_text()[-3000:]}")
-    finally:
-        # SIGTERM to the consumer, as Kubernetes sends it; make then exits with its status.
-        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
-        for child in children.read_text().split() if children.exists() else []:
-            os.kill(int(child), signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        wait_for_item(project, marker, environ, log_path)
     text = log_path.read_text()
     assert process.returncode == 0, text[-3000:]
     assert "consuming from items" in text, text[-3000:]
+
+
+# -- the Celery bake -------------------------------------------------------------------------
+
+
+CELERY_BAKE = next(name for name, answers in BAKES.items() if answers.get("celery"))
+on_the_celery_bake = pytest.mark.parametrize("project", [CELERY_BAKE], indirect=True)
+
+
+@on_the_celery_bake
+def test_make_worker_runs_a_task_and_make_beat_starts_beside_it(project, tmp_path):
+    """`make worker` and `make beat` as the README says: ready on their probe ports, the worker
+    turns a task sent from the project into an `Item`, both exit 0 on SIGTERM."""
+    project, env = project
+    if not redis_reachable():
+        pytest.skip("no Redis on 127.0.0.1:6379 (the Celery broker of these tests)")
+    database = tmp_path / "celery.sqlite3"
+    environ = {**os.environ, **env, "DATABASE_URL": f"sqlite:///{database}"}
+    worker_log, beat_log = tmp_path / "worker.log", tmp_path / "beat.log"
+    worker_port, beat_port = free_port(), free_port()
+    marker = uuid.uuid4().hex
+    with make_running(
+        project, ["worker", f"WORKER_PROBE_PORT={worker_port}"], environ, worker_log
+    ) as (worker):
+        wait_for_status(f"http://127.0.0.1:{worker_port}/ready", timeout=120, process=worker)
+        send = f"from {project.name}.items.tasks import create_item; create_item.delay({marker!r})"
+        run([".venv/bin/python", "manage.py", "shell", "-c", send], project, env=environ)
+        wait_for_item(project, marker, environ, worker_log)
+        with make_running(project, ["beat", f"BEAT_PROBE_PORT={beat_port}"], environ, beat_log) as (
+            beat
+        ):
+            wait_for_status(f"http://127.0.0.1:{beat_port}/ready", timeout=90, process=beat)
+    assert worker.returncode == 0, worker_log.read_text()[-3000:]
+    assert beat.returncode == 0, beat_log.read_text()[-3000:]
