@@ -1,7 +1,9 @@
-"""Tornado's HTTP/1.1 connection classes, trimmed for the app port's hot path.
+"""Tornado's HTTP/1.1 connection classes, trimmed, for connections the protocol hands over.
 
-``AppServerConnection`` runs one client connection: it builds an ``AppConnection`` per request
-and hands it to ``http.AppDelegate.start_request`` before anything is read. ``AppConnection``
+Those are the connections whose requests need more than ``protocol.AppProtocol`` does: chunked
+request bodies, 100-continue, websocket upgrades and async views. ``AppServerConnection`` runs
+one such client connection: it builds an ``AppConnection`` per request and hands it to
+``http.AppDelegate.start_request`` before anything is read. ``AppConnection``
 reads a request with ``read_request``, a server-only ``HTTP1Connection._read_message``: one
 coroutine instead of two, no decompression wrapper, no header timer (the delegate sweeps stale
 connections once a second) and no exception-logging context objects around every delegate call;

@@ -23,6 +23,7 @@ connection, with the bytes already received, to Tornado's connection for good
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -130,8 +131,10 @@ class AppProtocol(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            # Responses leave in one write, or in chunks wanted at once: no Nagle delay.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # Responses leave in one write, or in chunks wanted at once: no Nagle delay. A
+            # client that already reset the connection is noticed by the transport instead.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.context = Peer(transport.get_extra_info("peername"))
         self._next_exchange()
 
