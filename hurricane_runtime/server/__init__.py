@@ -1,4 +1,8 @@
-"""The app port: Tornado's HTTP/1.1 server in front of Django running on worker threads.
+"""The app port: an HTTP/1.1 server in front of Django running on worker threads.
+
+Connections are accepted by asyncio and run as ``protocol.AppProtocol``; the few that need
+more (chunked request bodies, 100-continue, websockets, async views) are handed over to
+Tornado's HTTP/1.1 classes (``connection.py``), which serve them from then on.
 
 ``AppServer`` owns the pieces and their order: the Django handler and the worker pool are
 built before listening; stopping closes the listener first, then idle keep-alive connections,
@@ -13,6 +17,7 @@ import logging
 from django.conf import settings
 from tornado.httpserver import HTTPServer, _HTTPRequestContext
 from tornado.ioloop import PeriodicCallback
+from tornado.netutil import bind_sockets
 
 from ..state import StartupError
 from .asgi import AsgiExchange, AsgiGateway, has_async_views
@@ -22,6 +27,7 @@ from .connection import AppServerConnection
 from .eventloop import loop_factory, loop_name
 from .http import AppDelegate
 from .pool import LoopChannel, WorkerPool
+from .protocol import AppProtocol
 from .stream import AppStream
 from .websocket import WebSocketCollector, WebSocketStats
 
@@ -32,11 +38,23 @@ logger = logging.getLogger("hurricane_runtime")
 _TORNADO_BODY_LIMIT = 1 << 62
 
 
+def _no_nodelay_change(value: bool) -> None:
+    pass
+
+
 class _AppHTTPServer(HTTPServer):
     """Tornado's HTTPServer, on ``AppStream`` connections, telling us when they close (drain)."""
 
     def handle_stream(self, stream, address) -> None:
-        stream = AppStream.replacing(stream)
+        self.serve(AppStream.replacing(stream), address)
+
+    def serve(self, stream: AppStream, address) -> None:
+        """Run ``stream``'s connection on Tornado's HTTP/1.1 classes (``connection.py``)."""
+        # Nagle's algorithm off for the whole connection, once. Tornado turns it off at the end
+        # of every response and back on before the next request: two system calls per request.
+        # Our responses leave in one write (or in chunks we want sent at once).
+        stream.set_nodelay(True)
+        stream.set_nodelay = _no_nodelay_change
         context = _HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         conn = AppServerConnection(stream, self.conn_params, context)
         self._connections.add(conn)
@@ -71,6 +89,7 @@ class AppServer:
         self.delegate = AppDelegate(self)
         self.loop_factory = loop_factory(config.loop)  # read by the lifecycle's asyncio.Runner
         self.http: _AppHTTPServer | None = None
+        self.listeners: list[asyncio.AbstractServer] = []  # the protocol's listening sockets
         self._sweeper: PeriodicCallback | None = None
         self.asgi: AsgiGateway | None = None
         self.websocket_stats = WebSocketStats()
@@ -115,6 +134,7 @@ class AppServer:
         """Listen on the app port; the startup probe turns 200 right after."""
         try:
             self.listen()
+            await self._listen_with_protocol()
         except OSError as error:
             raise StartupError(f"cannot listen on port {self.config.port}: {error}") from error
         if self.channel_layer is not None:
@@ -140,6 +160,7 @@ class AppServer:
         return line
 
     def listen(self) -> None:
+        """Tornado's side of the app port: connections handed over by ``AppProtocol`` run on it."""
         config = self.config
         self.http = _AppHTTPServer(
             self.delegate,
@@ -154,9 +175,32 @@ class AppServer:
         # The header timeout is enforced by our once-a-second sweep (see
         # AppDelegate.close_stale_connections), not by a timer per request.
         self.http.conn_params.header_timeout = None
-        self.http.listen(config.port, address=config.bind, backlog=1024, reuse_port=False)
         self._sweeper = PeriodicCallback(self._sweep, 1000)
         self._sweeper.start()
+
+    async def _listen_with_protocol(self) -> None:
+        """Listen with ``protocol.AppProtocol`` connections, on the sockets Tornado would bind."""
+        config = self.config
+        loop = asyncio.get_running_loop()
+        for sock in bind_sockets(config.port, address=config.bind, backlog=1024):
+            self.listeners.append(
+                await loop.create_server(lambda: AppProtocol(self), sock=sock, backlog=1024)
+            )
+
+    def adopt(self, sock, address, pending: bytes) -> None:
+        """Serve a protocol connection's socket on Tornado's connection from here on.
+
+        ``pending`` holds the bytes received but not parsed yet (the request that needs
+        Tornado, and whatever followed it).
+        """
+        http = self.http
+        stream = AppStream(
+            sock, max_buffer_size=http.max_buffer_size, read_chunk_size=http.read_chunk_size
+        )
+        if pending:
+            stream._read_buffer += pending
+            stream._read_buffer_size += len(pending)
+        self.http.serve(stream, address)
 
     def _sweep(self) -> None:
         closed = self.delegate.close_stale_connections(self.config.idle_timeout)
@@ -167,6 +211,8 @@ class AppServer:
         """Close the listening socket and idle keep-alive connections."""
         if self.http is not None:
             self.http.stop()
+        for listener in self.listeners:
+            listener.close()
         if self._sweeper is not None:
             self._sweeper.stop()
         closed = self.delegate.close_idle_connections()

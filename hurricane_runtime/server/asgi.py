@@ -152,20 +152,33 @@ class AsgiGateway:
         Runs for every request on the app port, sync ones included: a dict lookup on the
         path in the common case.
         """
-        if (
+        if self._upgrade(start_line, headers):
+            return self._websocket(exchange, start_line, headers)
+        route = self._route(start_line)
+        if route is not _SYNC:
+            return AsgiHttpExchange(self, exchange, start_line, headers, route)
+        return None
+
+    def claims(self, start_line, headers) -> bool:
+        """Whether ``take`` takes this request (``protocol.py`` then hands it to Tornado)."""
+        return self._upgrade(start_line, headers) or self._route(start_line) is not _SYNC
+
+    def _upgrade(self, start_line, headers) -> bool:
+        return (
             self.websockets_on
             and start_line.method == "GET"
             and "Upgrade" in headers
             and headers["Upgrade"].lower() == "websocket"
-        ):
-            return self._websocket(exchange, start_line, headers)
-        if self.async_views:
-            route = self._routes.get(start_line.path.partition("?")[0])
-            if route is None:
-                route = self.async_route(start_line.path)
-            if route is not _SYNC:
-                return AsgiHttpExchange(self, exchange, start_line, headers, route)
-        return None
+        )
+
+    def _route(self, start_line):
+        """The URL pattern of the async view ``start_line`` asks for, else ``_SYNC``."""
+        if not self.async_views:
+            return _SYNC
+        route = self._routes.get(start_line.path.partition("?")[0])
+        if route is None:
+            route = self.async_route(start_line.path)
+        return route
 
     def async_route(self, target: str):
         """The URL pattern if ``target`` resolves to an async view, else ``_SYNC`` (cached)."""

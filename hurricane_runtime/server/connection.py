@@ -1,7 +1,9 @@
-"""Tornado's HTTP/1.1 connection classes, trimmed for the app port's hot path.
+"""Tornado's HTTP/1.1 connection classes, trimmed, for connections the protocol hands over.
 
-``AppServerConnection`` runs one client connection: it builds an ``AppConnection`` per request
-and hands it to ``http.AppDelegate.start_request`` before anything is read. ``AppConnection``
+Those are the connections whose requests need more than ``protocol.AppProtocol`` does: chunked
+request bodies, 100-continue, websocket upgrades and async views. ``AppServerConnection`` runs
+one such client connection: it builds an ``AppConnection`` per request and hands it to
+``http.AppDelegate.start_request`` before anything is read. ``AppConnection``
 reads a request with ``read_request``, a server-only ``HTTP1Connection._read_message``: one
 coroutine instead of two, no decompression wrapper, no header timer (the delegate sweeps stale
 connections once a second) and no exception-logging context objects around every delegate call;
@@ -28,7 +30,7 @@ app_log = logging.getLogger("tornado.application")
 
 # The end of a request head. Bare LFs are allowed here only so that such a head is read whole
 # and then refused by ``parse_header_section``, instead of waiting for a CRLFCRLF.
-_HEAD_END = re.compile(b"\r?\n\r?\n")
+HEAD_END = re.compile(b"\r?\n\r?\n")
 
 
 class AppConnection(HTTP1Connection):
@@ -53,7 +55,7 @@ class AppConnection(HTTP1Connection):
         bare 400 and the connection closed.
         """
         stream = self.stream
-        head = await stream.read_until_regex(_HEAD_END, max_bytes=self.params.max_header_size)
+        head = await stream.read_until_regex(HEAD_END, max_bytes=self.params.max_header_size)
         told = True  # the delegate knows how its request ended (or never heard of it)
         try:
             start_line, headers = self._parse_headers(head)
@@ -134,6 +136,26 @@ class AppConnection(HTTP1Connection):
         if stream is not None and stream._close_callback is not None:
             stream.set_close_callback(None)
 
+    # -- what ``http.Exchange`` asks of its connection (``protocol.AppProtocol`` answers too) --
+
+    def request_read(self) -> None:
+        """The request's body has been read: an end-of-file now means the client left."""
+        self.stream.reading_request = False
+
+    def owe_response(self, owed: bool) -> None:
+        """While a response is owed, a client's FIN does not close the socket (stream.py)."""
+        stream = self.stream
+        if stream is not None:
+            stream.response_owed = owed
+
+    def close_when_written(self) -> None:
+        """Close the connection once everything written so far has reached the socket."""
+        try:
+            # An empty write resolves once everything before it reached the socket.
+            self.stream.write(b"").add_done_callback(lambda _: self.close())
+        except Exception:
+            self.close()
+
     def write_whole(self, data: bytes) -> None:
         """Write a whole pre-encoded response (status line, headers, body) and finish.
 
@@ -147,6 +169,10 @@ class AppConnection(HTTP1Connection):
 
 class AppServerConnection(HTTP1ServerConnection):
     """One client connection: its requests, one ``AppConnection`` each, one after the other."""
+
+    def close_connection(self) -> None:
+        """Close at once (idle or stale connections, on the sweeps and the drain)."""
+        self.stream.close()
 
     async def _server_request_loop(self, delegate) -> None:
         # Tornado's loop, minus the HTTPServer.start_request indirection (no xheaders, our

@@ -11,8 +11,10 @@ methods, which run on the loop again.
 
 Every request passes the same gate in ``headers_received``: its target, Host and framing are
 checked once (``validate.py``) and whatever Django could misread is answered 400 here. Chunked
-bodies are read by ``chunked.py`` (extensions and trailers allowed), and connections use
-``stream.AppStream``, so that a client that half-closes after its request still gets the answer.
+bodies are read by ``chunked.py`` (extensions and trailers allowed). An exchange reads and
+writes through its connection: ``protocol.AppProtocol`` for most, Tornado's
+``connection.AppConnection`` on ``stream.AppStream`` for connections handed over to it; on
+both, a client that half-closes after its request still gets the answer.
 """
 
 import logging
@@ -149,19 +151,20 @@ class Exchange(HTTPMessageDelegate):
         return None
 
     def finish(self):
-        self.conn.stream.reading_request = False
+        conn = self.conn
+        conn.request_read()
         if self.completed:
             return
         # The request is complete: a FIN from the client no longer closes the connection
         # before the response is written (RFC 9112 section 9.6).
-        self.conn.stream.response_owed = True
+        conn.owe_response(True)
         if self.target.path == "*":
             self._answer_options()  # on the loop, not ``submitted`` (AppServerConnection)
             return
         self.submitted = True
         self.submitted_at = time.perf_counter()
         # Learn about a client that leaves (a reset) while its request waits or runs.
-        self.conn.set_close_callback(self.on_connection_close)
+        conn.set_close_callback(self.on_connection_close)
         self.server.pool.submit(self.server.bridge.run, self)
 
     def _answer_options(self) -> None:
@@ -287,22 +290,14 @@ class Exchange(HTTPMessageDelegate):
 
     def _close_if_draining(self) -> None:
         """Close once the response reached the socket, when it told the client to leave."""
-        if not self.close_after:
-            return
-        conn = self.conn
-        try:
-            # An empty write resolves once everything before it reached the socket.
-            conn.stream.write(b"").add_done_callback(lambda _: conn.close())
-        except Exception:
-            conn.close()
+        if self.close_after:
+            self.conn.close_when_written()
 
     def _complete(self) -> None:
         if self.completed:
             return
         self.completed = True
-        stream = self.conn.stream
-        if stream is not None:
-            stream.response_owed = False
+        self.conn.owe_response(False)
         server = self.server
         server.state.in_flight -= 1
         listeners = server.observers.request_finished
@@ -322,21 +317,6 @@ class Exchange(HTTPMessageDelegate):
             server.observers.notify(listeners, record)
 
 
-def _no_nodelay_change(value: bool) -> None:
-    pass
-
-
-def _keep_nodelay(stream) -> None:
-    """Turn Nagle's algorithm off for the whole connection, once.
-
-    Tornado turns it off at the end of every response and back on before the next request:
-    two system calls per request. Our responses leave in one write (or in chunks we want sent
-    at once), so coalescing small writes buys nothing here.
-    """
-    stream.set_nodelay(True)
-    stream.set_nodelay = _no_nodelay_change
-
-
 class AppDelegate(HTTPServerConnectionDelegate):
     """Creates an ``Exchange`` per request and remembers connections for the drain."""
 
@@ -348,11 +328,11 @@ class AppDelegate(HTTPServerConnectionDelegate):
         self.exchange_class = Exchange
 
     def start_request(self, server_conn, request_conn):
+        """The next request's ``Exchange``; ``server_conn`` is the client connection
+        (``connection.AppServerConnection`` or ``protocol.AppProtocol``), ``request_conn`` what
+        the exchange reads and writes through (an ``AppConnection``, or the protocol itself)."""
         exchange = self.exchange_class(self.server, request_conn)
-        connections = self.connections
-        if server_conn not in connections:
-            _keep_nodelay(server_conn.stream)
-        connections[server_conn] = exchange
+        self.connections[server_conn] = exchange
         return exchange
 
     def on_close(self, server_conn):
@@ -369,7 +349,7 @@ class AppDelegate(HTTPServerConnectionDelegate):
         closed = 0
         for server_conn, exchange in list(self.connections.items()):
             if not exchange.received and exchange.created_at < deadline:
-                server_conn.stream.close()
+                server_conn.close_connection()
                 closed += 1
         return closed
 
@@ -382,6 +362,6 @@ class AppDelegate(HTTPServerConnectionDelegate):
         closed = 0
         for server_conn, exchange in list(self.connections.items()):
             if not exchange.received:
-                server_conn.stream.close()
+                server_conn.close_connection()
                 closed += 1
         return closed

@@ -58,7 +58,8 @@ class LoopChannel:
 class WorkerPool:
     """A fixed number of threads, each running ``job(*args)`` tuples from one queue.
 
-    The queue is a deque plus a pipe used as a counting semaphore: one byte per job. Waking
+    The queue is a deque plus a pipe that wakes idle workers: one byte per job queued while a
+    worker waits on it (busy workers take the next job from the deque themselves). Waking
     a worker is then an ``os.write``, which releases the GIL while the kernel wakes the
     worker, so the worker can start on Django at once. A lock-based queue wakes it while the
     loop still holds the GIL: on a busy core the worker wakes only to wait for the GIL again,
@@ -68,8 +69,13 @@ class WorkerPool:
     def __init__(self, size: int, name: str = "hurricane-worker"):
         self.size = size
         self._jobs: collections.deque = collections.deque()
+        # One flag per worker thread, set by its thread while it waits on the pipe (or is about
+        # to). ``submit`` writes a byte only while one is set: a worker that finishes a job
+        # takes the next one from the deque itself, so under load a job costs no pipe write
+        # and no pipe read.
+        self._asleep = [False] * size
         self._wake_read, self._wake_write = os.pipe()
-        # One byte per queued job: a default 64 KiB pipe fills at 65536 waiting requests and
+        # At most one byte per queued job: a default 64 KiB pipe fills at 65536 waiting requests and
         # would then block the loop until workers catch up (never a deadlock: workers read
         # without the loop). A bigger pipe pushes that far past any connection limit.
         with contextlib.suppress(AttributeError, OSError):
@@ -88,7 +94,10 @@ class WorkerPool:
         """Queue ``fn(*args)`` for a worker. Call from the loop thread."""
         self.submitted += 1
         self._jobs.append((fn, args))
-        os.write(self._wake_write, b"j")
+        # After the append: a worker that set its flag after this check sees the job in its
+        # own check of the deque (``_next_job``), so no job waits for a wake-up that never comes.
+        if True in self._asleep:
+            os.write(self._wake_write, b"j")
 
     @property
     def started(self) -> int:
@@ -108,12 +117,10 @@ class WorkerPool:
 
     def _work(self, index: int) -> None:
         count = self._counts[index]
-        jobs = self._jobs
-        wake_read = self._wake_read
+        next_job = self._next_job
         try:
             while True:
-                os.read(wake_read, 1)  # one byte per job: the job is in the deque
-                job = jobs.popleft()
+                job = next_job(index)
                 if job is None:
                     return
                 count[0] += 1
@@ -127,6 +134,24 @@ class WorkerPool:
         finally:
             # Database connections belong to the thread that opened them.
             connections.close_all()
+
+    def _next_job(self, index: int):
+        """The next job, waiting on the pipe while the deque is empty."""
+        jobs = self._jobs
+        asleep = self._asleep
+        while True:
+            try:
+                return jobs.popleft()
+            except IndexError:
+                pass
+            asleep[index] = True
+            try:
+                if not jobs:  # checked again after the flag: see ``submit``
+                    # A byte may be left over from a job another worker took first; waking
+                    # for it costs one more look at the deque, nothing else.
+                    os.read(self._wake_read, 1)
+            finally:
+                asleep[index] = False
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Let queued jobs finish, then stop every thread (closing its DB connections)."""
