@@ -274,7 +274,7 @@ def batch_run(kind, scenario, count, env, log_dir, scratch) -> dict:
     if kind == "consume":
         sampler = ProbeSampler(server.spec.probe_port, ["/ready", "/alive"], interval=0.02)
         sampler.start()
-    cpu_before = cpu.group_cpu_seconds(server.pid)
+    before = cpu.snapshot(procs.SERVER_CORE, server.pid)
     probes = None
     try:
         deadline = time.monotonic() + 300
@@ -282,7 +282,8 @@ def batch_run(kind, scenario, count, env, log_dir, scratch) -> dict:
             if server.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{kind} did not finish {scenario}:\n{server.log_tail()}")
             time.sleep(0.05)
-        cpu_seconds = cpu.group_cpu_seconds(server.pid) - cpu_before
+        # The consumer's share of its core and what others (the broker, too) took of it.
+        usage = cpu.usage_between(before, cpu.snapshot(procs.SERVER_CORE, server.pid))
     finally:
         if sampler is not None:
             probes = sampler.stop()
@@ -294,7 +295,9 @@ def batch_run(kind, scenario, count, env, log_dir, scratch) -> dict:
         "messages": int(handled),
         "seconds": round(seconds, 3),
         "per_second": round((int(handled) - 1) / seconds, 1),
-        "consumer_cpu_seconds": round(cpu_seconds, 2),
+        "consumer_cpu_seconds": usage["server_cpu_s"],
+        "consumer_core_share": usage["server_core_share"],
+        "others_core_share": usage["others_core_share"],
     }
     if probes is not None:
         result["probes"] = probes
@@ -414,6 +417,13 @@ def print_report(runs: dict, database: str) -> None:
     ]
     if worst:
         print(f"probe p99 during (b), consume: {max(worst):.1f} ms (worst path and round)")
+        for number, run in enumerate(runs["consume"]["noop"], 1):
+            p99 = " / ".join(f"{path['p99_ms']:.1f}" for path in run["probes"].values())
+            print(
+                f"  round {number}: {run['per_second']:.0f} msg/s, probe p99 {p99} ms, "
+                f"{run['consumer_cpu_seconds'] / run['messages'] * 1e6:.0f} us CPU per message, "
+                f"others took {run['others_core_share']:.2f} of core 0"
+            )
 
 
 if __name__ == "__main__":
