@@ -194,13 +194,8 @@ class AppServer:
         Tornado, and whatever followed it).
         """
         http = self.http
-        stream = AppStream(
-            sock, max_buffer_size=http.max_buffer_size, read_chunk_size=http.read_chunk_size
-        )
-        if pending:
-            stream._read_buffer += pending
-            stream._read_buffer_size += len(pending)
-        self.http.serve(stream, address)
+        stream = AppStream.taking_over(sock, pending, http.max_buffer_size, http.read_chunk_size)
+        http.serve(stream, address)
 
     def _sweep(self) -> None:
         closed = self.delegate.close_stale_connections(self.config.idle_timeout)

@@ -58,6 +58,16 @@ class AppStream(IOStream):
             max_write_buffer_size=stream.max_write_buffer_size,
         )
 
+    @classmethod
+    def taking_over(cls, sock, pending: bytes, max_buffer_size: int, read_chunk_size: int):
+        """A stream on ``sock`` whose buffer already holds ``pending``: the bytes another
+        reader (``protocol.AppProtocol``) received from the socket and did not parse."""
+        stream = cls(sock, max_buffer_size=max_buffer_size, read_chunk_size=read_chunk_size)
+        if pending:
+            stream._read_buffer += pending
+            stream._read_buffer_size += len(pending)
+        return stream
+
     def write_now(self, data: bytes):
         """Send ``data`` at once when nothing is queued before it; None if the socket took it all.
 
