@@ -269,7 +269,11 @@ def _spawn_once(workdir, migrated_sqlite, args, env, database_url, migrate, port
             shutil.copy(migrated_sqlite, database)
         database_url = f"sqlite:///{database}"
     port = port or free_port()
-    probe_port = probe_port or free_port()
+    if not probe_port:
+        # Two ports free at one moment can be the same port: serve refuses that at start-up.
+        probe_port = free_port()
+        while probe_port == port:
+            probe_port = free_port()
     process_env = base_env(database_url)
     process_env.update(
         {
