@@ -159,9 +159,10 @@ def database_answers(app_configs=None, databases=None, **kwargs):
 class CheckRunner:
     """Runs the checks of one tag on its own thread and keeps the last result.
 
-    ``refresh`` (on the loop) starts a run when the last one is older than ``interval`` and
-    none is running; ``reasons`` (on the loop) answers at once from the last result. A run
-    that takes longer than ``timeout`` counts as failed until it returns.
+        ``refresh`` (on the loop) starts a run when the last one is older than ``interval`` and
+        none is running; ``reasons`` (on the loop or a probe thread) answers at once from the last
+    result. A run
+        that takes longer than ``timeout`` counts as failed until it returns.
     """
 
     def __init__(
@@ -206,7 +207,9 @@ class CheckRunner:
         self._wakeup.set()
 
     def reasons(self) -> list[str]:
-        if self.running_since is not None and time.monotonic() - self.running_since > self.timeout:
+        # Read once: a probe thread may ask while the loop marks the run finished.
+        running_since = self.running_since
+        if running_since is not None and time.monotonic() - running_since > self.timeout:
             return [f"{self.tag} checks did not finish within {self.timeout:g}s"]
         if self.result is None:
             if self.healthy_before_first_run:

@@ -724,6 +724,14 @@ CONSUME_OPTIONS: tuple[Option, ...] = (
         minimum=0,
     ),
     Option(
+        "loop_timeout",
+        "float",
+        30.0,
+        "Seconds the consumer's event loop may go without running (an async handler that "
+        "blocks it) before liveness reports 503.",
+        minimum=1,
+    ),
+    Option(
         "reconnect_max_delay",
         "float",
         30.0,
@@ -762,6 +770,7 @@ class ConsumeConfig(Config):
     ack_policy: str
     verify_interval: float
     disconnected_timeout: float
+    loop_timeout: float
     reconnect_max_delay: float
     connect_timeout: float
 

@@ -44,6 +44,8 @@ from tornado.ioloop import IOLoop
 
 from . import __version__, checks, observability
 from .events import Observers, StateEvent
+from .heartbeat import LoopWatch
+from .probe_thread import ProbePortThread
 from .probes import STARTUP, Probes, ProbeServer
 from .server import AppServer
 from .state import RuntimeState, StartupError
@@ -107,6 +109,16 @@ class Runtime:
         self.workload = workload_factory(config, self.state, self.observers)
         self.probes = Probes(config, self.state, self.observers, sources=[self.workload])
         self.probe_server = ProbeServer(config, self.probes, self.observers)
+        # A workload whose loop runs long passes (consume: a prefetch window of handlers)
+        # has its probe port answered on a thread of its own; that thread then cannot tell a
+        # stuck loop by failing to answer, so the loop's heartbeat becomes a liveness reason.
+        self.probe_port: ProbePortThread | None = None
+        self.loop_watch: LoopWatch | None = None
+        if getattr(self.workload, "probes_on_thread", False):
+            self.probe_port = ProbePortThread(self.probe_server)
+            what = f"the {self.workload.name}'s event loop"
+            self.loop_watch = LoopWatch(config.loop_timeout, what)
+            self.probes.add_source(self.loop_watch)
         self._stop: asyncio.Event | None = None
         self._stop_signal: int | None = None
         checks.database_timeout = config.check_timeout
@@ -134,13 +146,17 @@ class Runtime:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._install_signal_handlers(loop)
+        self.probes.start(loop)
         if not self.config.no_probe:
             try:
-                self.probe_server.listen()
+                if self.probe_port is not None:
+                    self.probe_port.start()
+                else:
+                    self.probe_server.listen()
             except OSError as error:
                 logger.error("cannot listen on probe port %s: %s", self.config.probe_port, error)
+                self.probes.stop()
                 return EXIT_FAILED
-        self.probes.start(loop)
         heartbeat = loop.create_task(self._heartbeat())
         startup = loop.create_task(self._start())
         stop_wait = loop.create_task(self._stop.wait())
@@ -166,7 +182,10 @@ class Runtime:
         stop_wait.cancel()
         heartbeat.cancel()
         self.probes.stop()
-        self.probe_server.stop()
+        if self.probe_port is not None:
+            self.probe_port.stop()
+        else:
+            self.probe_server.stop()
         self.workload.close()
         return code
 
@@ -241,6 +260,8 @@ class Runtime:
         """Refresh checks and probe states even when nobody asks (for events and metrics)."""
         interval = min(self.config.check_interval, 0.5)
         while True:
+            if self.loop_watch is not None:
+                self.loop_watch.heartbeat.beat()
             self.probes.refresh()
             self.probes.evaluate_all()
             await asyncio.sleep(interval)

@@ -1,7 +1,8 @@
 """Startup, readiness and liveness: small functions of the runtime state and the last checks.
 
-The probe port is a second Tornado server on the same IOLoop as the app port. A probe never
-waits for anything: the state is in memory and the checks ran earlier on their own threads
+The probe port is a second Tornado server, on the same IOLoop as the app port (``serve``) or
+on a thread of its own (``probe_thread``: Celery, ``consume``). A probe never waits for
+anything: the state is in memory and the checks ran earlier on their own threads
 (``checks.CheckRunner``), so a probe answers in well under a millisecond of loop time even
 while every worker thread is stuck in a slow view.
 
@@ -13,9 +14,11 @@ with 200 for ok and 503 for unavailable. Each evaluation updates ``state.probe_h
 a change publishes a ``StateEvent`` to ``observers.state_changed``.
 """
 
+import contextlib
 import json
 import logging
 import socket
+import threading
 import time
 from http.client import responses
 
@@ -62,8 +65,17 @@ class Probes:
             self._checks_done,
             healthy_before_first_run=True,
         )
+        self._loop = None
+        self._loop_thread: int | None = None
 
     def start(self, asyncio_loop) -> None:
+        """Start the check runners on ``asyncio_loop``, the loop (and thread) that owns us.
+
+        Called on that loop's thread. Decisions are recorded and published there only;
+        ``answer`` may be called from another thread (see there).
+        """
+        self._loop = asyncio_loop
+        self._loop_thread = threading.get_ident()
         self.readiness_checks.start(asyncio_loop)
         self.liveness_checks.start(asyncio_loop)
         self.refresh()
@@ -122,14 +134,37 @@ class Probes:
         reasons.extend(self.liveness_checks.reasons())
         return reasons
 
-    def evaluate(self, probe: str) -> tuple[bool, list[str]]:
-        """Decide ``probe`` now; record it and publish a change."""
+    def reasons(self, probe: str) -> list[str]:
+        """Why ``probe`` fails now (empty: healthy); reads state only, from any thread."""
         if probe == STARTUP:
-            reasons = self.startup_reasons()
-        elif probe == READINESS_PROBE:
-            reasons = self.readiness_reasons()
-        else:
-            reasons = self.liveness_reasons()
+            return self.startup_reasons()
+        if probe == READINESS_PROBE:
+            return self.readiness_reasons()
+        return self.liveness_reasons()
+
+    def answer(self, probe: str) -> tuple[bool, list[str]]:
+        """Decide ``probe`` for a request on the probe port, on whichever thread serves it.
+
+        On the owning loop's thread: refresh due checks, then ``evaluate``. On another thread
+        (a ``probe_thread.ProbePortThread`` beside a busy loop) the answer is computed from the
+        same state, and a change is handed to the owning loop to record and publish, so that
+        state events, webhooks and logs keep coming from one thread, in order. The owning
+        loop's periodic refresh starts due checks.
+        """
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            self.refresh()
+            return self.evaluate(probe)
+        reasons = self.reasons(probe)
+        healthy = not reasons
+        if self.state.probe_healthy.get(probe) != healthy:
+            # A closed owning loop means the process is on its way out.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self.evaluate, probe)
+        return healthy, reasons
+
+    def evaluate(self, probe: str) -> tuple[bool, list[str]]:
+        """Decide ``probe`` now; record it and publish a change (on the owning loop)."""
+        reasons = self.reasons(probe)
         healthy = not reasons
         previous = self.state.probe_healthy.get(probe)
         self.state.probe_healthy[probe] = healthy
@@ -227,8 +262,7 @@ class ProbeServer(HTTPServerConnectionDelegate):
             return 405, "text/plain", b"Method Not Allowed\n", UNMATCHED_ROUTE
         probe = self.paths.get(path)
         if probe is not None:
-            self.probes.refresh()
-            healthy, reasons = self.probes.evaluate(probe)
+            healthy, reasons = self.probes.answer(probe)
             body = probe_body(probe, healthy, reasons)
             return (200 if healthy else 503), "application/json", body, path
         route = self.observers.probe_routes.get(path)

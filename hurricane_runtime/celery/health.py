@@ -22,18 +22,7 @@ scheduler's maximum loop interval plus ``beat_tick_timeout``.
 
 import time
 
-
-class Heartbeat:
-    """The last time a loop showed it runs (monotonic seconds)."""
-
-    def __init__(self):
-        self.last = time.monotonic()
-
-    def beat(self) -> None:
-        self.last = time.monotonic()
-
-    def age(self) -> float:
-        return time.monotonic() - self.last
+from ..heartbeat import Heartbeat
 
 
 class WorkerHealth:

@@ -157,6 +157,32 @@ def test_consumer_lost_on_the_broker_side_turns_unready_and_recovers(start_consu
     assert served.stop(30) == 0
 
 
+def test_probes_answer_while_an_async_handler_blocks_the_loop_and_liveness_reports_it(
+    start_consume, amqp_queue
+):
+    served = start_consume(
+        "--loop-timeout",
+        "1",
+        handler="items.handlers.block_loop",
+        env={"TESTPROJECT_HANDLER_SECONDS": "6"},
+    )
+    served.wait_probe("/ready", 200)
+    asyncio.run(publish_many(amqp_queue, [b"stuck"]))
+    wait_for(lambda: "started stuck" in recorded(served), 10, "the handler started")
+    began = time.monotonic()
+    served.wait_probe("/alive", 503, timeout=4, reason="the consumer's event loop stuck")
+    noticed = time.monotonic() - began
+    ready, body = served.probe("/ready", timeout=1)
+    # Both answered while the loop is still blocked, from the probe port's own thread.
+    assert "finished stuck" not in recorded(served)
+    assert ready == 503 and "not verified" in " ".join(body["reasons"])
+    assert noticed < 3, f"liveness took {noticed:.1f}s with a 1 s loop timeout"
+    wait_for(lambda: "finished stuck" in recorded(served), 10, "the handler finished")
+    served.wait_probe("/alive", 200, timeout=5)
+    served.wait_probe("/ready", 200, timeout=10)
+    assert served.stop(30) == 0
+
+
 def test_sigterm_finishes_started_messages_and_hands_the_rest_back(start_consume, amqp_queue):
     served = start_consume(
         "--concurrency",

@@ -82,6 +82,7 @@ def test_passwords_never_reach_errors_or_the_summary():
         ({"queue_type": "stream"}, "one of quorum, classic"),
         ({"ack_policy": "manual"}, "option 'ack_policy'"),
         ({"verify_interval": "0"}, "option 'verify_interval'"),
+        ({"loop_timeout": "0.5"}, "option 'loop_timeout'"),
     ],
 )
 def test_bad_values_name_the_option(flags, message):

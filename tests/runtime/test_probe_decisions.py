@@ -144,3 +144,50 @@ def test_health_sources_add_their_reasons_to_every_probe():
     assert probes.evaluate("readiness") == (False, ["channel 'orders' closed"])
     source.alive = ["disconnected for 600s"]
     assert probes.evaluate("liveness") == (False, ["disconnected for 600s"])
+
+
+def test_an_answer_from_another_thread_is_published_on_the_owning_loop():
+    """A probe thread answers at once; the owning loop records and publishes the change."""
+    import asyncio
+    import threading
+
+    probes, state, events = make_probes()
+    publishing_threads = []
+    probes.observers.state_changed.append(
+        lambda _event: publishing_threads.append(threading.get_ident())
+    )
+    loop = asyncio.new_event_loop()
+    probes._loop, probes._loop_thread = loop, threading.get_ident()  # what start() records
+    state.started = True
+    answers = []
+    other = threading.Thread(target=lambda: answers.append(probes.answer("readiness")))
+    other.start()
+    other.join(5)
+    assert answers == [(True, [])]  # answered from state, without waiting for the loop
+    assert events == [] and state.probe_healthy["readiness"] is False  # not recorded there
+    loop.call_soon(loop.stop)
+    loop.run_forever()  # the owning loop runs what the probe thread handed it
+    loop.close()
+    assert [(event.probe, event.healthy) for event in events] == [("readiness", True)]
+    assert state.probe_healthy["readiness"] is True
+    assert publishing_threads == [threading.get_ident()]
+    other = threading.Thread(target=lambda: answers.append(probes.answer("readiness")))
+    other.start()  # unchanged, and the owning loop is closed: nothing handed over, no error
+    other.join(5)
+    assert answers[-1] == (True, []) and len(events) == 1
+
+
+def test_a_loop_watch_fails_liveness_once_the_heartbeat_is_older_than_its_limit():
+    from hurricane_runtime.heartbeat import LoopWatch
+
+    watch = LoopWatch(timeout=5, what="the consumer's event loop")
+    probes, state, _ = make_probes()
+    probes.add_source(watch)
+    assert probes.evaluate("liveness") == (True, [])
+    watch.heartbeat.last -= 6
+    healthy, reasons = probes.evaluate("liveness")
+    assert not healthy
+    assert reasons[0].startswith("the consumer's event loop stuck: no heartbeat for 6.")
+    assert reasons[0].endswith("(limit 5s)")
+    watch.heartbeat.beat()
+    assert probes.evaluate("liveness") == (True, [])

@@ -39,6 +39,13 @@ def slow(message):
     _record("finished", message)
 
 
+async def block_loop(message):
+    """Async but blocking: holds the event loop for ``$TESTPROJECT_HANDLER_SECONDS`` (a bug)."""
+    _record("started", message)
+    time.sleep(float(os.environ.get("TESTPROJECT_HANDLER_SECONDS", "2")))
+    _record("finished", message)
+
+
 async def echo(message):
     """Async: publish the body to ``reply_to`` with confirms (consume + republish)."""
     if message.reply_to:
