@@ -12,6 +12,8 @@ from pathlib import Path
 
 from cookiecutter.main import cookiecutter
 
+from tests.ports import free_port  # noqa: F401 - the sessions import it from here
+
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -24,13 +26,6 @@ def bake(output_dir: Path, **answers) -> Path:
         output_dir=str(output_dir),
     )
     return Path(project)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:

@@ -26,8 +26,9 @@ The server gets ``HURRICANE_BIND=127.0.0.1``, its ports, ``HURRICANE_SHUTDOWN_DE
 fast ``HURRICANE_CHECK_INTERVAL`` through the environment, the weakest source, so a test can
 still override any of them with a flag or a setting.
 
-Helpers here (``free_port``, ``raw_request``) are small on purpose: ``tests/helpers.py`` imports
-cookiecutter, which the ``runtime`` nox session does not install.
+Helpers here (``raw_request``, ``spawn_serve``) are small on purpose: ``tests/helpers.py``
+imports cookiecutter, which the ``runtime`` nox session does not install; ``free_port`` comes
+from ``tests/ports.py``, shared with every session.
 """
 
 import contextlib
@@ -45,19 +46,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
 from tests.tcp_proxy import TcpProxy
 
 HERE = Path(__file__).resolve().parent
 TESTPROJECT = HERE / "testproject"
 REPO_ROOT = HERE.parents[1]
 POSTGRES_HOST, POSTGRES_PORT = "127.0.0.1", 5432
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def base_env(database_url: str) -> dict[str, str]:
