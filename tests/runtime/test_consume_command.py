@@ -356,6 +356,30 @@ def test_conflicting_queue_arguments_fail_start_up_at_once(rabbitmq, amqp_queue,
     assert "Traceback" not in output
 
 
+def test_a_probe_port_in_use_fails_start_up_with_one_line(rabbitmq, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        began = time.monotonic()
+        result = run_consume(
+            "items.handlers.record",
+            "--queue",
+            f"never-{uuid.uuid4().hex[:8]}",
+            "--amqp-url",
+            rabbitmq,
+            database=tmp_path / "db",
+            env={"HURRICANE_BIND": "127.0.0.1", "HURRICANE_PROBE_PORT": str(port)},
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert time.monotonic() - began < 20
+    assert f"cannot listen on probe port {port}" in output
+    assert "Traceback" not in output
+
+
 def test_async_handler_publishes_with_confirms_from_inside_consume(start_consume, amqp_queue):
     import aio_pika
 
