@@ -40,6 +40,60 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / TICKS
 
 
+def group_thread_counters(pgid: int) -> dict[tuple[int, int], tuple[float, int, int]]:
+    """(pid, tid) -> (CPU seconds, voluntary, involuntary context switches) of every thread of
+    every live process in process group ``pgid``."""
+    counters = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                text = stat.read()
+            if int(text[text.rindex(")") + 2 :].split()[2]) != pgid:
+                continue
+            tids = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        except (OSError, ValueError):
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                    text = stat.read()
+                with open(f"/proc/{pid}/task/{tid}/status") as status:
+                    lines = status.read().splitlines()
+            except OSError:
+                continue  # the thread ended meanwhile
+            fields = text[text.rindex(")") + 2 :].split()
+            switches = {
+                name: int(value)
+                for name, _, value in (line.partition(":\t") for line in lines)
+                if name in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+            }
+            counters[pid, tid] = (
+                (int(fields[11]) + int(fields[12])) / TICKS,
+                switches.get("voluntary_ctxt_switches", 0),
+                switches.get("nonvoluntary_ctxt_switches", 0),
+            )
+    return counters
+
+
+def thread_roles_between(before: dict, after: dict) -> dict[str, list[float]]:
+    """CPU seconds and voluntary and involuntary switches between two ``group_thread_counters``,
+    summed per role: each process's main thread, and all its other threads together (the
+    IOLoop and the worker threads of ``serve``). Threads alive only in ``after`` count from 0.
+    """
+    roles: dict[str, list[float]] = {}
+    for (pid, tid), (seconds, voluntary, involuntary) in after.items():
+        start = before.get((pid, tid), (0.0, 0, 0))
+        role = f"{pid} main thread" if tid == pid else f"{pid} other threads"
+        total = roles.setdefault(role, [0.0, 0.0, 0.0])
+        total[0] += seconds - start[0]
+        total[1] += voluntary - start[1]
+        total[2] += involuntary - start[2]
+    return roles
+
+
 @dataclass
 class CpuSnapshot:
     at: float

@@ -25,26 +25,49 @@ logger = logging.getLogger("hurricane_runtime")
 
 
 class LoopChannel:
-    """Hands callables from worker threads to the asyncio loop, one wake-up per batch."""
+    """Hands callables from worker threads to the asyncio loop, one wake-up per batch.
+
+    The wake-up is a byte on a pipe the loop watches, written with ``os.write``, which
+    releases the GIL during the system call, as ``WorkerPool`` wakes its workers. uvloop's
+    ``call_soon_threadsafe`` wakes the loop while the worker still holds the GIL: on a busy
+    core the loop then often wakes only to wait for the GIL, a second sleep and wake-up before
+    it can write the answer. Woken by the pipe, it can take the GIL while the worker is in the
+    system call. Measured on the ORM benchmark view (16 connections, 4 workers, one core):
+    context switches per request fell from about 2.5 to 1.9; the JSON view, whose workers
+    rarely wait, is unchanged.
+    """
 
     def __init__(self, asyncio_loop):
         self._loop = asyncio_loop
         self._items = collections.deque()
         self._wakeup_pending = False
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        # Watched from the loop's thread (``add_reader`` is not thread-safe; this may run on a
+        # start-up thread). A byte written before then waits in the pipe: nothing is lost.
+        # The drain must not run in a request's context, or whatever the loop logs would carry
+        # that one request's id: the reader's callback keeps the empty context it gets here.
+        asyncio_loop.call_soon_threadsafe(self._watch, context=contextvars.Context())
+
+    def _watch(self) -> None:
+        self._loop.add_reader(self._wake_read, self._drain)
 
     def post(self, fn, *args) -> None:
         """Run ``fn(*args)`` on the loop soon. Safe from any thread."""
         self._items.append((fn, args))
         if not self._wakeup_pending:
             self._wakeup_pending = True
-            # Workers post from inside a request's context; the batch must not run in it, or
-            # whatever the loop logs would carry that one request's id.
-            with contextlib.suppress(RuntimeError):  # loop closed during a hard shutdown
-                self._loop.call_soon_threadsafe(self._drain, context=contextvars.Context())
+            with contextlib.suppress(OSError):  # closed during a hard shutdown
+                os.write(self._wake_write, b"r")
 
     def _drain(self) -> None:
-        # Clear the flag before popping: a worker that appends after this point either sees
-        # the flag down and schedules another drain, or its item is popped below.
+        # Empty the pipe, then clear the flag, then pop: a worker that appends after the
+        # flag went down writes a byte that stays in the pipe for the next drain; one that
+        # still saw the flag up appended before the popping below, which takes its item.
+        # (Emptying the pipe after clearing the flag could swallow that byte and leave the
+        # flag up with nothing to wake the loop: a lost wake-up.)
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_read, 4096)
         self._wakeup_pending = False
         items = self._items
         while items:
