@@ -1,4 +1,4 @@
-"""The FastStream 0.7 consumer of the consume benchmark: the same three handlers, same broker.
+"""The FastStream 0.7 consumer of the consume benchmark: the same handlers, the same broker.
 
     python benchmarks/faststream_app.py SCENARIO QUEUE PREFETCH ARGUMENTS_JSON
 
@@ -16,7 +16,7 @@ import django
 django.setup()
 
 from asgiref.sync import sync_to_async  # noqa: E402
-from bench.handlers import INSERTED, count_one  # noqa: E402
+from bench.handlers import INSERTED, compute, count_one  # noqa: E402
 from bench.models import Item  # noqa: E402
 from faststream import FastStream  # noqa: E402
 from faststream.rabbit import Channel, QueueType, RabbitBroker, RabbitMessage, RabbitQueue  # noqa: E402
@@ -34,6 +34,12 @@ def build(scenario: str, queue_name: str, prefetch: int, arguments: dict) -> Fas
         @broker.subscriber(queue)
         async def noop(message: RabbitMessage):
             count_one()
+
+    elif scenario == "compute":
+
+        @broker.subscriber(queue)
+        async def busy(message: RabbitMessage):
+            await compute(message)
 
     elif scenario == "echo":
         # ``no_reply``: FastStream would otherwise also publish the handler's return value (an

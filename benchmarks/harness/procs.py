@@ -61,10 +61,16 @@ def free_port() -> int:
 
 
 def free_port_pair() -> int:
-    """A port ``p`` such that ``p`` and ``p + 1`` are both free (app port and probe port)."""
-    for _ in range(50):
+    """A port ``p`` such that ``p`` and ``p + 1`` are both free (app port and probe port).
+
+    "Free" as the servers see it: they listen with ``SO_REUSEADDR``, so a port whose old
+    connections sit in TIME-WAIT (thousands after a gunicorn run) is free for them, and this
+    check must not refuse it either.
+    """
+    for _ in range(200):
         port = free_port()
         with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((HOST, port + 1))
             except OSError:
