@@ -159,10 +159,9 @@ def database_answers(app_configs=None, databases=None, **kwargs):
 class CheckRunner:
     """Runs the checks of one tag on its own thread and keeps the last result.
 
-        ``refresh`` (on the loop) starts a run when the last one is older than ``interval`` and
-        none is running; ``reasons`` (on the loop or a probe thread) answers at once from the last
-    result. A run
-        that takes longer than ``timeout`` counts as failed until it returns.
+    ``refresh`` (on the loop) starts a run when the last one is older than ``interval`` and
+    none is running; ``reasons`` (on the loop or a probe thread) answers at once from the last
+    result. A run that takes longer than ``timeout`` counts as failed until it returns.
     """
 
     def __init__(

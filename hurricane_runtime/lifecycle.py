@@ -109,9 +109,9 @@ class Runtime:
         self.workload = workload_factory(config, self.state, self.observers)
         self.probes = Probes(config, self.state, self.observers, sources=[self.workload])
         self.probe_server = ProbeServer(config, self.probes, self.observers)
-        # A workload whose loop runs long passes (consume: a prefetch window of handlers)
-        # has its probe port answered on a thread of its own; that thread then cannot tell a
-        # stuck loop by failing to answer, so the loop's heartbeat becomes a liveness reason.
+        # A workload whose loop runs the project's code (consume: async handlers) has its
+        # probe port answered on a thread of its own; that thread then cannot tell a stuck
+        # loop by failing to answer, so the loop's heartbeat becomes a liveness reason.
         self.probe_port: ProbePortThread | None = None
         self.loop_watch: LoopWatch | None = None
         if getattr(self.workload, "probes_on_thread", False):

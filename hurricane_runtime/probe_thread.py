@@ -9,11 +9,11 @@ need the probe port elsewhere:
   runners, ``probes.ProbeServer``, metrics and webhooks wired by ``observability.install``) on an
   asyncio/Tornado loop in a daemon thread. The workload reports through its health source and
   the lifecycle flags of ``RuntimeState``.
-- ``consume`` runs async handlers and delivery bookkeeping on its loop, up to a whole prefetch
-  window per loop pass. A probe on that loop waits for several such passes (accept, read,
-  answer). ``lifecycle.Runtime`` keeps the probe decisions on the workload's loop and moves only
-  the HTTP side, the ``ProbeServer``, to a ``ProbePortThread``: a probe then waits for the GIL
-  (the 1 ms switch interval), not for loop passes.
+- ``consume`` runs the project's async handlers on its loop. A probe must not wait for them,
+  and must still answer, with a reason, when one of them blocks the loop. ``lifecycle.Runtime``
+  keeps the probe decisions on the workload's loop and moves only the HTTP side, the
+  ``ProbeServer``, to a ``ProbePortThread``: a probe then waits for its turns at the GIL (the
+  1 ms switch interval), not for the handlers.
 
 Either way the probes never wait for the workload's thread, so they answer even while it is
 stuck; a ``heartbeat.LoopWatch`` (or Celery's health sources) turns that into liveness.

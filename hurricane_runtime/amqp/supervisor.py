@@ -16,9 +16,9 @@ reconnects, re-declares the topology and consumes again.
 Liveness never asks the broker. Its only consumer reason is the last resort: disconnected for
 longer than ``disconnected_timeout``, when restarting the pod is all that is left to try.
 
-The probe port answers on a thread of its own (``probes_on_thread``): a loop pass here can run
-a whole prefetch window of handlers and acks, and a probe on the loop would wait for several.
-The loop's heartbeat (``loop_timeout``) tells liveness when an async handler blocks the loop.
+The probe port answers on a thread of its own (``probes_on_thread``): this loop runs the
+project's async handlers, and a probe must neither wait for them nor hang when one blocks the
+loop. The loop's heartbeat (``loop_timeout``) tells liveness when that happens.
 
 Drain: cancel the consumer, hand every delivered message that no handler started back to the
 broker at once, let running handlers finish within the drain timeout, requeue the rest, close.
