@@ -157,7 +157,8 @@ class Runtime:
                 logger.error("cannot listen on probe port %s: %s", self.config.probe_port, error)
                 self.probes.stop()
                 return EXIT_FAILED
-        heartbeat = loop.create_task(self._heartbeat())
+        beat = self.loop_watch.heartbeat.beat if self.loop_watch is not None else None
+        refresh = loop.create_task(self.probes.keep_fresh(beat))
         startup = loop.create_task(self._start())
         stop_wait = loop.create_task(self._stop.wait())
         await asyncio.wait({startup, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
@@ -180,7 +181,7 @@ class Runtime:
             await stop_wait
             code = await self._shutdown()
         stop_wait.cancel()
-        heartbeat.cancel()
+        refresh.cancel()
         self.probes.stop()
         if self.probe_port is not None:
             self.probe_port.stop()
@@ -255,16 +256,6 @@ class Runtime:
             tornado.version,
             sys.version.split()[0],
         )
-
-    async def _heartbeat(self) -> None:
-        """Refresh checks and probe states even when nobody asks (for events and metrics)."""
-        interval = min(self.config.check_interval, 0.5)
-        while True:
-            if self.loop_watch is not None:
-                self.loop_watch.heartbeat.beat()
-            self.probes.refresh()
-            self.probes.evaluate_all()
-            await asyncio.sleep(interval)
 
     # -- shutdown ---------------------------------------------------------------------------
 

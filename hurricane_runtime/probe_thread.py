@@ -38,9 +38,6 @@ from .state import RuntimeState
 
 logger = logging.getLogger("hurricane_runtime")
 
-# How often probe states are re-evaluated when nobody asks (state-change webhooks, metrics).
-REFRESH_INTERVAL = 0.5
-
 
 class ProbePortThread:
     """A ``ProbeServer`` listening and answering on an asyncio loop in a daemon thread."""
@@ -151,7 +148,7 @@ class ProbeThread:
         def setup(loop):
             self.probes.start(loop)
             self.observers.notify(self.observers.server_started, IOLoop.current())
-            loop.create_task(self._refresh())
+            loop.create_task(self.probes.keep_fresh())
 
         self.port.start(setup, timeout)
         os.register_at_fork(after_in_child=self.port.close_sockets)
@@ -169,10 +166,3 @@ class ProbeThread:
             self.probes.stop()
 
         self.port.stop(teardown, timeout)
-
-    async def _refresh(self) -> None:
-        interval = min(self.config.check_interval, REFRESH_INTERVAL)
-        while True:
-            self.probes.refresh()
-            self.probes.evaluate_all()
-            await asyncio.sleep(interval)

@@ -14,6 +14,7 @@ with 200 for ok and 503 for unavailable. Each evaluation updates ``state.probe_h
 a change publishes a ``StateEvent`` to ``observers.state_changed``.
 """
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -37,6 +38,8 @@ from .events import UNMATCHED_ROUTE, RequestRecord, StateEvent
 logger = logging.getLogger("hurricane_runtime")
 
 STARTUP, READINESS_PROBE, LIVENESS_PROBE = "startup", "readiness", "liveness"
+# How often probe states are re-evaluated when nobody asks (state-change webhooks, metrics).
+REFRESH_INTERVAL = 0.5
 
 
 class Probes:
@@ -183,6 +186,20 @@ class Probes:
     def evaluate_all(self) -> None:
         for probe in (STARTUP, READINESS_PROBE, LIVENESS_PROBE):
             self.evaluate(probe)
+
+    async def keep_fresh(self, on_each_pass=None) -> None:
+        """Start due checks and re-decide every probe even when nobody asks, until cancelled.
+
+        Runs on the owning loop, so that state events and metrics follow the state without a
+        kubelet asking. ``on_each_pass()`` runs first on every pass (a loop's heartbeat).
+        """
+        interval = min(self.config.check_interval, REFRESH_INTERVAL)
+        while True:
+            if on_each_pass is not None:
+                on_each_pass()
+            self.refresh()
+            self.evaluate_all()
+            await asyncio.sleep(interval)
 
 
 def probe_body(probe: str, healthy: bool, reasons: list[str]) -> bytes:
