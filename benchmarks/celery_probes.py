@@ -33,20 +33,13 @@ from pathlib import Path
 
 from celery import Celery
 from harness import stats
-from harness.cpu import TICKS
+from harness.cpu import process_cpu_seconds
 from kombu import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTPROJECT = ROOT / "tests" / "runtime" / "testproject"
 RESULTS = Path(__file__).resolve().parent / "results" / "celery-latest.json"
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
-
-
-def process_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        text = stat.read()
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def children_cpu_seconds() -> float:

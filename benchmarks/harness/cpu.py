@@ -23,55 +23,67 @@ def core_busy_seconds(core: int) -> float:
     return 0.0
 
 
+def _stat_fields(path: str) -> list[str] | None:
+    """The fields of a /proc ``stat`` file after "pid (comm) "; None if it is gone."""
+    try:
+        with open(path) as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _group_processes(pgid: int):
+    """(pid, stat fields) of every live process in process group ``pgid``."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(f"/proc/{entry}/stat")
+            if fields is not None and int(fields[2]) == pgid:  # field 5: process group
+                yield int(entry), fields
+
+
+def _cpu_ticks(fields: list[str]) -> int:
+    return int(fields[11]) + int(fields[12])  # fields 14, 15 of the line: utime, stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system time of one process (its threads included)."""
+    fields = _stat_fields(f"/proc/{pid}/stat")
+    if fields is None:
+        raise ProcessLookupError(pid)
+    return _cpu_ticks(fields) / TICKS
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """User + system time of every live process in process group ``pgid``."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                text = stat.read()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
-        if int(fields[2]) == pgid:  # field 5 of the line: process group
-            total += int(fields[11]) + int(fields[12])  # fields 14, 15: utime, stime
-    return total / TICKS
+    return sum(_cpu_ticks(fields) for _, fields in _group_processes(pgid)) / TICKS
 
 
 def group_thread_counters(pgid: int) -> dict[tuple[int, int], tuple[float, int, int]]:
     """(pid, tid) -> (CPU seconds, voluntary, involuntary context switches) of every thread of
     every live process in process group ``pgid``."""
     counters = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
+    for pid, _ in _group_processes(pgid):
         try:
-            with open(f"/proc/{pid}/stat") as stat:
-                text = stat.read()
-            if int(text[text.rindex(")") + 2 :].split()[2]) != pgid:
-                continue
             tids = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
-        except (OSError, ValueError):
-            continue
+        except OSError:
+            continue  # the process ended meanwhile
         for tid in tids:
+            fields = _stat_fields(f"/proc/{pid}/task/{tid}/stat")
             try:
-                with open(f"/proc/{pid}/task/{tid}/stat") as stat:
-                    text = stat.read()
                 with open(f"/proc/{pid}/task/{tid}/status") as status:
                     lines = status.read().splitlines()
             except OSError:
                 continue  # the thread ended meanwhile
-            fields = text[text.rindex(")") + 2 :].split()
+            if fields is None:
+                continue
             switches = {
                 name: int(value)
                 for name, _, value in (line.partition(":\t") for line in lines)
                 if name in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
             }
             counters[pid, tid] = (
-                (int(fields[11]) + int(fields[12])) / TICKS,
+                _cpu_ticks(fields) / TICKS,
                 switches.get("voluntary_ctxt_switches", 0),
                 switches.get("nonvoluntary_ctxt_switches", 0),
             )
